@@ -1,0 +1,80 @@
+//! The library's error type: every variant is something a user can act on.
+
+use std::path::PathBuf;
+
+/// Errors from the kbatch library. The CLI prints them as `error: {}` on one line.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input data: the message names the file and, where there is one, the line.
+    #[error("{}{}: {reason}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Input {
+        path: PathBuf,
+        /// 1-based line (or record) number; `None` for whole-file problems.
+        line: Option<u64>,
+        reason: String,
+    },
+    /// A parameter combination that cannot run.
+    #[error("{0}")]
+    Params(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "database {} has schema v{found}, newer than this kbatch supports (v{supported}); upgrade kbatch",
+        path.display()
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("project {0:?} already exists; continue it with: kbatch resume --project {0}")]
+    ProjectExists(String),
+    #[error("no project named {0:?} in this database")]
+    ProjectNotFound(String),
+    #[error("project {project:?} is being processed by another kbatch (pid {pid})")]
+    ProjectLocked { project: String, pid: String },
+    #[error(
+        "batch {batch} cannot be committed: the last committed batch is {last_committed:?}, expected {expected:?}"
+    )]
+    CheckpointConflict {
+        batch: i64,
+        expected: Option<i64>,
+        last_committed: Option<i64>,
+    },
+    #[error("checkpoint of batch {batch} is corrupt: {reason}")]
+    CorruptCheckpoint { batch: i64, reason: String },
+    #[error(
+        "{}: input changed since the project was created (blake3 {found}, recorded {recorded}); restore the original file or create a new project",
+        path.display()
+    )]
+    InputChanged {
+        path: PathBuf,
+        recorded: String,
+        found: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn input(path: &std::path::Path, line: Option<u64>, reason: impl Into<String>) -> Self {
+        Error::Input {
+            path: path.to_path_buf(),
+            line,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
