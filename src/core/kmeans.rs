@@ -7,7 +7,8 @@
 use super::distance::Nearest;
 use super::rng::Rng;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum Metric {
     /// Inputs are unit-normalised and centroids re-normalised after every update.
     Cosine,

@@ -1,0 +1,89 @@
+//! `kbatch export`: CSV of the committed batches, from one consistent snapshot.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::ExportArgs;
+use crate::store::Store;
+
+pub(super) fn run(store: &Store, args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let result = match &args.output {
+        Some(path) => write_atomically(path, |out| write_csv(store, args, out)),
+        None => write_csv(store, args, &mut io::stdout().lock()),
+    };
+    match result {
+        // A reader that stops early (`| head`) is not an error.
+        Err(e) if is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
+        other => other.map(|()| ExitCode::SUCCESS),
+    }
+}
+
+fn write_csv(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let run = store.find_run(&args.project)?;
+    let mut csv = csv::Writer::from_writer(out);
+    if args.clusters {
+        csv.write_record(["cluster_id", "title", "size", "total_volume"])?;
+        for c in store.export_clusters(run.run_id)? {
+            csv.write_record([
+                c.cluster_id.to_string(),
+                c.title,
+                c.size.to_string(),
+                c.total_volume.to_string(),
+            ])?;
+        }
+    } else {
+        csv.write_record(["item_id", "text", "volume", "cluster_id", "cluster_title", "distance", "batch"])?;
+        store.export_items(run.run_id, |row| {
+            csv.write_record([
+                row.item_id,
+                row.text.unwrap_or_default(),
+                row.volume.map(|v| v.to_string()).unwrap_or_default(),
+                row.cluster_id.to_string(),
+                row.cluster_title,
+                row.distance.to_string(),
+                row.batch.to_string(),
+            ])
+            .map_err(|e| crate::error::Error::io(Path::new("<output>"), e.into()))
+        })?;
+    }
+    csv.flush()?;
+    Ok(())
+}
+
+/// Writes to a sibling temporary file and renames it into place, so `path` is either the
+/// complete export or untouched.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut tmp = PathBuf::from(path);
+    tmp.as_mut_os_string().push(".partial");
+    let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut out = BufWriter::new(file);
+    let written = write(&mut out).and_then(|()| {
+        out.into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()
+            .with_context(|| format!("writing {}", tmp.display()))
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<csv::Error>()
+                .is_some_and(|c| matches!(c.kind(), csv::ErrorKind::Io(io) if io.kind() == io::ErrorKind::BrokenPipe))
+    })
+}

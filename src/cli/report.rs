@@ -1,0 +1,95 @@
+//! Plain-text renderings of status reports and ingest notes.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use crate::pipeline::{IngestNotes, StatusReport};
+
+pub fn ingest_notes(path: &Path, notes: &IngestNotes) {
+    let mut line = format!("{}: {} items", path.display(), notes.n_items);
+    if notes.merged_duplicates > 0 {
+        let _ = write!(line, ", merged {} duplicate keywords (volumes summed)", notes.merged_duplicates);
+    }
+    if notes.skipped_blank > 0 {
+        let _ = write!(line, ", skipped {} blank keywords", notes.skipped_blank);
+    }
+    eprintln!("{line}");
+}
+
+/// One line per project.
+pub fn projects(reports: &[StatusReport]) -> String {
+    if reports.is_empty() {
+        return "no projects".to_string();
+    }
+    reports
+        .iter()
+        .map(|r| {
+            format!(
+                "{}\t{}\t{}/{} batches\t{}/{} items",
+                r.project,
+                r.status.as_str(),
+                r.batches_done,
+                r.batches_total,
+                r.items_done,
+                r.items_total
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The detailed view of one project.
+pub fn project(r: &StatusReport) -> String {
+    let mut out = String::new();
+    let pid = r.pid.as_ref().map(|p| format!(" (pid {p})")).unwrap_or_default();
+    let _ = writeln!(out, "project:    {}", r.project);
+    let _ = writeln!(out, "status:     {}{pid}, phase {}", r.status.as_str(), r.phase);
+    let _ = writeln!(
+        out,
+        "batches:    {}/{} (clustering {}/{}, final pass {}/{})",
+        r.batches_done,
+        r.batches_total,
+        r.cluster_batches_done,
+        r.cluster_batches_total,
+        r.final_chunks_done,
+        r.final_chunks_total
+    );
+    let _ = writeln!(out, "items:      {}/{}", r.items_done, r.items_total);
+    let _ = writeln!(out, "clusters:   {} (dim {})", r.n_clusters, r.dim);
+    let _ = writeln!(
+        out,
+        "inertia:    {} (smoothed){}",
+        r.smoothed_inertia.map_or("-".to_string(), |v| format!("{v:.6}")),
+        if r.converged { ", converged: centroids frozen" } else { ", not converged" }
+    );
+    let _ = writeln!(out, "elapsed:    {}", seconds(r.elapsed_s));
+    let _ = write!(out, "eta:        {}", seconds(r.eta_s.filter(|_| r.phase != "done")));
+    if let Some(error) = &r.error {
+        let _ = write!(out, "\nerror:      {error}");
+    }
+    if let Some(batches) = &r.batches {
+        let _ = write!(
+            out,
+            "\n\nbatch\tphase\tsize\tstatus\tinertia\tsmoothed\ttitles\tms"
+        );
+        for b in batches {
+            let _ = write!(
+                out,
+                "\n{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                b.batch_number,
+                b.phase,
+                b.batch_size,
+                b.status,
+                b.batch_inertia.map_or("-".into(), |v| format!("{v:.6}")),
+                b.ewa_inertia.map_or("-".into(), |v| format!("{v:.6}")),
+                b.titles_touched,
+                b.processing_time_ms.map_or("-".into(), |v| v.to_string()),
+            );
+        }
+    }
+    out
+}
+
+fn seconds(s: Option<f64>) -> String {
+    s.map_or("-".to_string(), |s| format!("{s:.1}s"))
+}

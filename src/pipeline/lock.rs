@@ -1,0 +1,96 @@
+//! One writer per project: an OS file lock beside the database, holding the writer's pid.
+//!
+//! The kernel drops the lock when its process dies, so a lock left by a `kill -9` never blocks
+//! `resume`; the pid in the file only makes the refusal message useful.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Held while this process writes the project; released on drop or process death.
+pub struct ProjectLock {
+    _file: File,
+}
+
+/// `<db>.<project>.lock`, with the project name reduced to safe characters plus a short hash so
+/// that distinct names never share a lock file.
+pub fn lock_path(db: &Path, project: &str) -> PathBuf {
+    let safe: String = project
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .take(64)
+        .collect();
+    let tag = &blake3::hash(project.as_bytes()).to_hex()[..8];
+    let mut name = db.as_os_str().to_os_string();
+    name.push(format!(".{safe}-{tag}.lock"));
+    PathBuf::from(name)
+}
+
+impl ProjectLock {
+    /// Takes the project's lock, or names the pid that holds it.
+    pub fn acquire(db: &Path, project: &str) -> Result<ProjectLock> {
+        let path = lock_path(db, project);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::ProjectLocked {
+                    project: project.to_string(),
+                    pid: read_pid(&mut file).unwrap_or_else(|| "unknown".to_string()),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        }
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| write!(file, "{}", std::process::id()))
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(ProjectLock { _file: file })
+    }
+}
+
+/// The pid of a live process holding the project's lock, if any.
+pub fn holder(db: &Path, project: &str) -> Option<String> {
+    let mut file = File::open(lock_path(db, project)).ok()?;
+    let pid = read_pid(&mut file)?;
+    let alive = pid
+        .parse::<libc::pid_t>()
+        // Signal 0 only checks that the process exists.
+        .is_ok_and(|p| unsafe { libc::kill(p, 0) } == 0);
+    alive.then_some(pid)
+}
+
+fn read_pid(file: &mut File) -> Option<String> {
+    let mut pid = String::new();
+    file.read_to_string(&mut pid).ok()?;
+    let pid = pid.trim();
+    (!pid.is_empty()).then(|| pid.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_writer_is_refused_with_the_pid_and_released_on_drop() {
+        let dir = std::env::temp_dir().join(format!("kbatch-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("k.sqlite");
+        let held = ProjectLock::acquire(&db, "p q").unwrap();
+        let err = ProjectLock::acquire(&db, "p q").err().unwrap();
+        assert!(err.to_string().contains(&std::process::id().to_string()), "{err}");
+        assert_eq!(holder(&db, "p q"), Some(std::process::id().to_string()));
+        assert!(ProjectLock::acquire(&db, "p_q").is_ok(), "distinct names, distinct locks");
+        drop(held);
+        assert!(ProjectLock::acquire(&db, "p q").is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

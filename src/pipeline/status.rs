@@ -1,0 +1,119 @@
+//! Status reports: what a run has done, derived from its committed rows.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::lock;
+use crate::error::Result;
+use crate::store::{BatchRow, RunRecord, RunStatus, Store};
+
+/// A run's progress, as `kbatch status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub project: String,
+    /// `running` only while a live process holds the project; a run whose process died shows
+    /// `interrupted`.
+    pub status: RunStatus,
+    pub pid: Option<String>,
+    /// `clustering`, `final pass` or `done`.
+    pub phase: &'static str,
+    pub batches_done: usize,
+    pub batches_total: usize,
+    pub cluster_batches_done: usize,
+    pub cluster_batches_total: usize,
+    pub final_chunks_done: usize,
+    pub final_chunks_total: usize,
+    /// Items in committed clustering batches (each item counts once, whatever the passes).
+    pub items_done: usize,
+    pub items_total: usize,
+    pub n_clusters: usize,
+    pub dim: usize,
+    pub smoothed_inertia: Option<f64>,
+    pub converged: bool,
+    pub elapsed_s: Option<f64>,
+    pub eta_s: Option<f64>,
+    pub error: Option<String>,
+    pub config: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batches: Option<Vec<BatchRow>>,
+}
+
+/// The report for one project.
+pub fn project_status(db: &Path, store: &Store, project: &str, with_batches: bool) -> Result<StatusReport> {
+    let run = store.find_run(project)?;
+    report(db, store, run, with_batches)
+}
+
+/// One report per project, by name.
+pub fn all_status(db: &Path, store: &Store) -> Result<Vec<StatusReport>> {
+    store
+        .list_runs()?
+        .into_iter()
+        .map(|run| report(db, store, run, false))
+        .collect()
+}
+
+fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Result<StatusReport> {
+    let rows = store.batch_rows(run.run_id)?;
+    let pid = lock::holder(db, &run.project);
+    let status = match run.status {
+        RunStatus::Running if pid.is_none() => RunStatus::Interrupted,
+        other => other,
+    };
+    let done = |phase: &str| {
+        rows.iter()
+            .filter(|r| r.phase == phase && r.status == "completed")
+            .collect::<Vec<_>>()
+    };
+    let cluster_done = done("cluster");
+    let final_done = done("final");
+    let items_done = cluster_done.iter().map(|r| r.items_processed as usize).sum();
+    let last_cluster = cluster_done.last();
+    let phase = if final_done.len() == run.n_batches {
+        "done"
+    } else if cluster_done.len() == run.n_batches {
+        "final pass"
+    } else {
+        "clustering"
+    };
+    Ok(StatusReport {
+        project: run.project.clone(),
+        status,
+        pid,
+        phase,
+        batches_done: cluster_done.len() + final_done.len(),
+        batches_total: rows.len(),
+        cluster_batches_done: cluster_done.len(),
+        cluster_batches_total: run.n_batches,
+        final_chunks_done: final_done.len(),
+        final_chunks_total: run.n_batches,
+        items_done,
+        items_total: run.n_items,
+        n_clusters: run.n_clusters,
+        dim: run.dim,
+        smoothed_inertia: last_cluster.and_then(|r| r.ewa_inertia.or(r.batch_inertia)),
+        converged: last_cluster.is_some_and(|r| r.converged),
+        elapsed_s: run.elapsed_s,
+        eta_s: eta_s(&rows),
+        error: run.error.clone(),
+        config: serde_json::from_str(&run.config_json).unwrap_or(serde_json::Value::Null),
+        batches: with_batches.then_some(rows),
+    })
+}
+
+/// Remaining items times the processing time per item of the committed units.
+fn eta_s(rows: &[BatchRow]) -> Option<f64> {
+    let (done_ms, done_items) = rows
+        .iter()
+        .filter(|r| r.status == "completed")
+        .fold((0i64, 0i64), |(ms, n), r| {
+            (ms + r.processing_time_ms.unwrap_or(0), n + r.batch_size)
+        });
+    let left: i64 = rows
+        .iter()
+        .filter(|r| r.status != "completed")
+        .map(|r| r.batch_size)
+        .sum();
+    (done_items > 0).then(|| left as f64 * done_ms as f64 / done_items as f64 / 1000.0)
+}
