@@ -394,8 +394,8 @@ impl<'a> Engine<'a> {
         } else {
             (Phase::Final, unit - n_batches)
         };
-        let items = self.plan.items(batch);
-        self.data.gather(items, &mut self.rows);
+        let range = self.plan.batches[batch].clone();
+        self.data.gather(&self.plan.order[range.clone()], &mut self.rows);
         if self.config.metric == Metric::Cosine {
             distance::normalize_rows(&mut self.rows, self.data.dim());
         }
@@ -405,7 +405,7 @@ impl<'a> Engine<'a> {
         };
         let state = self.state.as_ref().expect("a model exists after batch 0");
         let attrs = attrs(self.data);
-        let assignments: Vec<AssignmentRow> = items
+        let assignments: Vec<AssignmentRow> = self.plan.order[range]
             .iter()
             .zip(&nearest)
             .map(|(&item_idx, n)| AssignmentRow {
