@@ -196,11 +196,9 @@ fn resume(db: &Path, args: ResumeArgs) -> anyhow::Result<ExitCode> {
 
 fn finish(project: &str, outcome: Outcome, quiet: bool) -> anyhow::Result<ExitCode> {
     match outcome {
-        Outcome::Succeeded { n_items, n_clusters, total_units } => {
+        Outcome::Succeeded(timings) => {
             if !quiet {
-                eprintln!(
-                    "project {project}: {n_items} items in {n_clusters} clusters, {total_units} batches committed"
-                );
+                eprintln!("{}", report::finished(project, &timings));
             }
             Ok(ExitCode::SUCCESS)
         }

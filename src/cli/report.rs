@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::pipeline::{IngestNotes, StatusReport};
+use crate::pipeline::{IngestNotes, RunTimings, StatusReport};
 
 pub fn ingest_notes(path: &Path, notes: &IngestNotes) {
     let mut line = format!("{}: {} items", path.display(), notes.n_items);
@@ -92,4 +92,21 @@ pub fn project(r: &StatusReport) -> String {
 
 fn seconds(s: Option<f64>) -> String {
     s.map_or("-".to_string(), |s| format!("{s:.1}s"))
+}
+
+/// The closing line of a finished run.
+pub fn finished(project: &str, t: &RunTimings) -> String {
+    let wall = t.wall.as_secs_f64();
+    let first = t
+        .first_commit
+        .map(|d| format!("first batch committed after {:.3} s; ", d.as_secs_f64()))
+        .unwrap_or_default();
+    format!(
+        "project {project}: {} items in {} clusters, {} batches committed in {wall:.3} s ({first}commits {:.3} s = {:.1}% of wall)",
+        t.n_items,
+        t.n_clusters,
+        t.total_units,
+        t.in_commits.as_secs_f64(),
+        100.0 * t.in_commits.as_secs_f64() / wall.max(1e-9),
+    )
 }

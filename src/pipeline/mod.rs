@@ -10,7 +10,7 @@ mod status;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +20,7 @@ use crate::core::plan::BatchPlan;
 use crate::core::rng::Rng;
 use crate::core::titles::{ClusterBook, ItemAttrs};
 use crate::error::{Error, Result};
+use crate::testhook::{self, PausePoint};
 use crate::input::{self, Dataset, InputFormat, ItemKind};
 use crate::store::{
     self, AssignmentRow, BatchCommit, ClusterRow, NewRun, Phase, RunRecord, RunStatus, Store,
@@ -82,10 +83,24 @@ pub trait Progress {
 /// How a `create` or `resume` ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Succeeded { n_items: usize, n_clusters: usize, total_units: usize },
+    Succeeded(RunTimings),
     AlreadySucceeded,
     /// Stopped between units by the cancel flag; `done_units` are committed.
     Interrupted { done_units: usize, total_units: usize },
+}
+
+/// Where the wall time of a finished `create` or `resume` went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunTimings {
+    pub n_items: usize,
+    pub n_clusters: usize,
+    pub total_units: usize,
+    /// From the start of the command (input reading included) to its end.
+    pub wall: Duration,
+    /// From the start of the command to the first unit it committed.
+    pub first_commit: Option<Duration>,
+    /// Spent inside `commit_batch` transactions.
+    pub in_commits: Duration,
 }
 
 /// What ingest noticed, for the CLI to report.
@@ -108,6 +123,7 @@ pub fn create(
     progress: &mut dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
+    let command_start = Instant::now();
     let data = input::read_input(input_path, format)?;
     notes(&IngestNotes {
         n_items: data.len(),
@@ -147,7 +163,7 @@ pub fn create(
     })?;
     let run = store.find_run(project)?;
     debug_assert_eq!(run.run_id, run_id);
-    Engine::new(store, run, config, plan, &data)?.run(progress, cancel)
+    Engine::new(store, run, config, plan, &data)?.run(command_start, progress, cancel)
 }
 
 /// Continues `project` from its last committed unit. `input_override` points at a moved input
@@ -159,6 +175,7 @@ pub fn resume(
     progress: &mut dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
+    let command_start = Instant::now();
     let _lock = lock::ProjectLock::acquire(db, project)?;
     let store = Store::open(db)?;
     let run = store.find_run(project)?;
@@ -185,7 +202,7 @@ pub fn resume(
         config.seed,
     );
     store.reset_abandoned(run.run_id)?;
-    Engine::new(store, run, config, plan, &data)?.run(progress, cancel)
+    Engine::new(store, run, config, plan, &data)?.run(command_start, progress, cancel)
 }
 
 fn resolve_config(data: &Dataset, path: &Path, settings: &Settings) -> Result<RunConfig> {
@@ -335,8 +352,15 @@ impl<'a> Engine<'a> {
         2 * self.plan.n_batches()
     }
 
-    fn run(mut self, progress: &mut dyn Progress, cancel: &AtomicBool) -> Result<Outcome> {
+    fn run(
+        mut self,
+        command_start: Instant,
+        progress: &mut dyn Progress,
+        cancel: &AtomicBool,
+    ) -> Result<Outcome> {
         let run_id = self.run.run_id;
+        let mut first_commit = None;
+        let mut in_commits = Duration::ZERO;
         self.store.set_run_status(run_id, RunStatus::Running, None)?;
         progress.started(&self.run.project, self.next_unit, self.total_units());
         while self.next_unit < self.total_units() {
@@ -351,13 +375,18 @@ impl<'a> Engine<'a> {
                 // The computed unit is dropped whole: nothing of it was written.
                 return self.interrupted();
             }
-            if let Err(e) = self.store.commit_batch(&commit) {
+            let commit_start = Instant::now();
+            let committed = self.store.commit_batch(&commit);
+            in_commits += commit_start.elapsed();
+            first_commit.get_or_insert_with(|| command_start.elapsed());
+            if let Err(e) = committed {
                 let message = e.to_string();
                 self.store.mark_failed(run_id, unit, &message)?;
                 self.store.set_run_status(run_id, RunStatus::Failed, Some(&message))?;
                 return Err(e);
             }
             self.next_unit += 1;
+            testhook::pause_if_requested(PausePoint::AfterCommit, unit, Some(cancel));
             progress.unit_committed(&UnitCommitted {
                 batch_number: unit,
                 total_units: self.total_units(),
@@ -370,11 +399,14 @@ impl<'a> Engine<'a> {
             });
         }
         self.store.set_run_status(run_id, RunStatus::Succeeded, None)?;
-        Ok(Outcome::Succeeded {
+        Ok(Outcome::Succeeded(RunTimings {
             n_items: self.data.len(),
             n_clusters: self.config.n_clusters,
             total_units: self.total_units(),
-        })
+            wall: command_start.elapsed(),
+            first_commit,
+            in_commits,
+        }))
     }
 
     fn interrupted(&self) -> Result<Outcome> {

@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::core::kmeans::KMeansState;
 use crate::error::{Error, Result};
+use crate::testhook::{self, PausePoint};
 pub use codec::{DecodeError, EncodedState, encode};
 pub use migrate::supported_version;
 
@@ -404,7 +405,7 @@ impl Store {
         }
         write_assignments(&tx, commit)?;
         write_clusters(&tx, commit)?;
-        pause_in_commit_for_tests(batch);
+        testhook::pause_if_requested(PausePoint::InCommit, commit.batch_number, None);
         tx.commit()?;
         Ok(())
     }
@@ -644,20 +645,4 @@ fn write_clusters(tx: &Connection, commit: &BatchCommit) -> Result<()> {
         ])?;
     }
     Ok(())
-}
-
-/// Test hook for the crash tests: with `KBATCH_TEST_PAUSE_IN_COMMIT=<batch>`, the commit of that
-/// batch stops inside its open transaction, after every write, and creates the file named by
-/// `KBATCH_TEST_PAUSE_MARKER` so the test knows when to SIGKILL the process.
-fn pause_in_commit_for_tests(batch: i64) {
-    let wanted = std::env::var("KBATCH_TEST_PAUSE_IN_COMMIT").ok();
-    if wanted.and_then(|w| w.parse::<i64>().ok()) != Some(batch) {
-        return;
-    }
-    if let Some(marker) = std::env::var_os("KBATCH_TEST_PAUSE_MARKER") {
-        let _ = std::fs::write(marker, b"paused");
-    }
-    loop {
-        std::thread::park();
-    }
 }

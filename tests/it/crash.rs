@@ -1,0 +1,153 @@
+//! Kill -9 and Ctrl-C at observed points, then resume: the result must equal an uninterrupted
+//! run byte for byte, with every item exactly once and an intact database.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::sync::OnceLock;
+
+use crate::support::{Sandbox, csv_records, fixture, kill9, stderr_of, wait_until};
+
+const BATCH_SIZE: &str = "40";
+
+fn create_args(input: &str) -> Vec<&str> {
+    vec!["create", "--project", "p", "--input", input, "--batch-size", BATCH_SIZE, "--seed", "7", "--quiet"]
+}
+
+/// The uninterrupted run: (export, clusters export, final checkpoint blob, commit units).
+fn reference() -> &'static (String, String, Vec<u8>, i64) {
+    static REFERENCE: OnceLock<(String, String, Vec<u8>, i64)> = OnceLock::new();
+    REFERENCE.get_or_init(|| {
+        let sb = Sandbox::new("crash_reference");
+        sb.ok(&create_args(&fixture("keywords.csv")));
+        let units = sb.status_json("p")["batches_total"].as_i64().unwrap();
+        (
+            sb.ok(&["export", "--project", "p"]),
+            sb.ok(&["export", "--project", "p", "--clusters"]),
+            sb.checkpoint_blob(),
+            units,
+        )
+    })
+}
+
+/// After a kill: the database is intact, units `0..committed` are complete and nothing later
+/// left a row behind.
+fn check_after_kill(sb: &Sandbox) -> i64 {
+    let db = sb.read_db();
+    let integrity: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(integrity, "ok");
+    let committed = sb.committed_units();
+    let max: Option<i64> = db
+        .query_row("SELECT max(batch_number) FROM batch_runs WHERE status = 'completed'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(max.map_or(0, |m| m + 1), committed, "committed units are a prefix");
+    let stray: i64 = db
+        .query_row(
+            "SELECT count(*) FROM assignments WHERE written_by >= ?1",
+            [committed],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stray, 0, "no assignment from an uncommitted unit");
+    committed
+}
+
+fn resume_and_compare(sb: &Sandbox) {
+    sb.ok(&["resume", "--project", "p", "--quiet"]);
+    let (export, clusters, blob, units) = reference();
+    let ours = sb.ok(&["export", "--project", "p"]);
+    assert!(ours == *export, "export differs from the uninterrupted run");
+    assert_eq!(&sb.ok(&["export", "--project", "p", "--clusters"]), clusters);
+    assert!(sb.checkpoint_blob() == *blob, "final centroids differ");
+    assert_eq!(sb.committed_units(), *units);
+    let records = csv_records(&ours);
+    let ids: HashSet<&str> = records[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(ids.len(), records.len() - 1, "no item twice");
+    assert_eq!(sb.status_json("p")["status"], "succeeded");
+}
+
+fn kill_at(name: &str, point: impl FnOnce(i64) -> String) {
+    let sb = Sandbox::new(name);
+    let input = fixture("keywords.csv");
+    let point = point(reference().3);
+    let mut child = sb.spawn_paused(&create_args(&input), &point);
+    kill9(&mut child);
+    let committed = check_after_kill(&sb);
+    let (kind, unit) = point.split_once(':').unwrap();
+    let unit: i64 = unit.parse().unwrap();
+    let expected = if kind == "in-commit" { unit } else { unit + 1 };
+    assert_eq!(committed, expected, "{point}");
+    resume_and_compare(&sb);
+}
+
+#[test]
+fn kill_after_the_first_batch() {
+    kill_at("kill_first", |_| "after-commit:0".into());
+}
+
+#[test]
+fn kill_in_the_middle() {
+    kill_at("kill_middle", |units| format!("after-commit:{}", units / 4));
+}
+
+#[test]
+fn kill_after_the_last_clustering_batch() {
+    kill_at("kill_last_cluster", |units| format!("after-commit:{}", units / 2 - 1));
+}
+
+#[test]
+fn kill_after_the_last_batch() {
+    kill_at("kill_last", |units| format!("after-commit:{}", units - 1));
+}
+
+#[test]
+fn kill_inside_the_commit_window() {
+    kill_at("kill_in_commit", |units| format!("in-commit:{}", units / 4 + 1));
+}
+
+#[test]
+fn kill_inside_a_final_pass_commit() {
+    kill_at("kill_in_final_commit", |units| format!("in-commit:{}", units - 2));
+}
+
+#[test]
+fn kill_twice_at_free_running_points() {
+    let sb = Sandbox::new("kill_free");
+    let input = fixture("keywords.csv");
+    let units = reference().3;
+    // Free-running: wherever the kill lands, the assertions are the same.
+    for (round, at_least) in [(0, units / 3), (1, 2 * units / 3)] {
+        let args = if round == 0 {
+            create_args(&input)
+        } else {
+            vec!["resume", "--project", "p", "--quiet"]
+        };
+        let mut child = sb.cmd(&args).stderr(Stdio::piped()).spawn().unwrap();
+        wait_until("enough committed units", &mut child, || sb.committed_units() >= at_least);
+        let _ = child.kill();
+        let _ = child.wait();
+        check_after_kill(&sb);
+    }
+    resume_and_compare(&sb);
+}
+
+#[test]
+fn ctrl_c_exits_130_and_resume_completes_the_same_result() {
+    let sb = Sandbox::new("ctrl_c");
+    let input = fixture("keywords.csv");
+    let mut args = create_args(&input);
+    args.pop(); // progress lines on, to see the message among them
+    let mut child = sb.spawn_paused(&args, "after-commit:3");
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let stderr = stderr_of(&mut child);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let total = reference().3;
+    assert_eq!(
+        stderr.lines().last().unwrap_or_default(),
+        format!("interrupted after batch 4 of {total}; continue with: kbatch resume --project p"),
+        "{stderr}"
+    );
+    assert_eq!(check_after_kill(&sb), 4);
+    assert_eq!(sb.status_json("p")["status"], "interrupted");
+    resume_and_compare(&sb);
+}

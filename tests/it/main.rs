@@ -1,0 +1,9 @@
+//! Integration tests: one binary that drives the real `kbatch` executable on `fixtures/`.
+
+mod bad_input;
+mod cli;
+mod crash;
+mod export;
+mod quality;
+mod support;
+mod tidy;
