@@ -4,7 +4,7 @@
 //! The whole model is the value [`KMeansState`]: state in, state out, so a checkpoint is
 //! exactly this value and a resumed run continues bit for bit.
 
-use super::distance::Nearest;
+use super::distance::{self, Nearest};
 use super::rng::Rng;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -68,18 +68,473 @@ pub struct BatchOutcome {
 /// Batch 0: greedy k-means++ seeding, then Lloyd until `tol` or `max_iter`.
 /// `points` must already be unit-normalised for [`Metric::Cosine`].
 pub fn fit_first_batch(params: &Params, points: &[f32], dim: usize, rng: &mut Rng) -> (KMeansState, BatchOutcome) {
-    todo!()
+    let k = params.n_clusters;
+    let norms = distance::row_sq_norms(points, dim);
+    assert!(norms.len() >= k, "batch 0 needs at least one item per cluster");
+    let mut centroids = kmeans_plus_plus(points, &norms, dim, k, rng);
+    let mut nearest = assign(points, &norms, &centroids, dim);
+    let mut lloyd_iterations = 0;
+    let mut reassigned = 0;
+    while lloyd_iterations < params.max_iter {
+        let (updated, relocated) = lloyd_update(params.metric, points, dim, &nearest, &centroids);
+        lloyd_iterations += 1;
+        reassigned += relocated;
+        let shift = relative_shift(&centroids, &updated);
+        centroids = updated;
+        nearest = assign(points, &norms, &centroids, dim);
+        if shift < params.tol {
+            break;
+        }
+    }
+    let mut counts = vec![0.0; k];
+    for n in &nearest {
+        counts[n.cluster as usize] += 1.0;
+    }
+    let state = KMeansState {
+        dim,
+        centroids,
+        counts,
+        ewa_inertia: None,
+        ewa_inertia_min: None,
+        no_improvement: 0,
+        converged: false,
+        n_steps: 0,
+        items_since_reassign: 0,
+    };
+    let outcome = BatchOutcome {
+        batch_inertia: mean_sq_dist(&nearest),
+        nearest,
+        lloyd_iterations,
+        reassigned,
+    };
+    (state, outcome)
 }
 
 /// A later batch: assign, then (unless converged) the mini-batch centroid update,
 /// starved-centre reassignment and the early-stopping bookkeeping.
 pub fn minibatch_step(params: &Params, state: &mut KMeansState, points: &[f32], rng: &mut Rng) -> BatchOutcome {
-    todo!()
+    let dim = state.dim;
+    let norms = distance::row_sq_norms(points, dim);
+    let nearest = assign(points, &norms, &state.centroids, dim);
+    let batch_inertia = mean_sq_dist(&nearest);
+    let mut outcome = BatchOutcome { nearest, batch_inertia, lloyd_iterations: 0, reassigned: 0 };
+    if state.converged || outcome.nearest.is_empty() {
+        return outcome;
+    }
+    minibatch_update(params.metric, state, points, &outcome.nearest);
+    state.items_since_reassign += outcome.nearest.len() as u64;
+    // scikit-learn's cadence: look for starved centres once every 10·k items.
+    if state.items_since_reassign >= 10 * params.n_clusters as u64 {
+        outcome.reassigned = reassign_starved(params.metric, state, points, &outcome.nearest, rng);
+        state.items_since_reassign = 0;
+    }
+    track_convergence(params, state, outcome.nearest.len(), batch_inertia);
+    outcome
 }
 
 /// Greedy k-means++ (scikit-learn's `_kmeans_plusplus`): `2 + ln k` candidates per step,
 /// sampled with probability ∝ D², the one that lowers the potential most is kept.
 /// Returns `n_clusters × dim` centroids. O(n·k·d·trials).
 pub fn kmeans_plus_plus(points: &[f32], point_sq_norms: &[f32], dim: usize, n_clusters: usize, rng: &mut Rng) -> Vec<f32> {
-    todo!()
+    let n = point_sq_norms.len();
+    assert!(n > 0 && n_clusters > 0, "k-means++ needs points and clusters");
+    let n_trials = 2 + (n_clusters as f64).ln().floor() as usize;
+    let row = |i: usize| &points[i * dim..(i + 1) * dim];
+    let first = rng.below(n as u64) as usize;
+    let mut centroids = Vec::with_capacity(n_clusters * dim);
+    centroids.extend_from_slice(row(first));
+    let mut closest = distance::sq_dists(points, point_sq_norms, row(first), &point_sq_norms[first..=first], dim);
+    let mut potential = sum_f64(&closest);
+    let mut prefix = Vec::with_capacity(n);
+    for _ in 1..n_clusters {
+        prefix.clear();
+        prefix.extend(closest.iter().scan(0.0f64, |acc, &d| {
+            *acc += f64::from(d);
+            Some(*acc)
+        }));
+        let candidates: Vec<usize> = (0..n_trials)
+            .map(|_| {
+                if potential > 0.0 {
+                    let u = rng.next_f64() * potential;
+                    prefix.partition_point(|&c| c <= u).min(n - 1)
+                } else {
+                    rng.below(n as u64) as usize
+                }
+            })
+            .collect();
+        let candidate_rows: Vec<f32> = candidates.iter().flat_map(|&c| row(c).iter().copied()).collect();
+        let candidate_norms: Vec<f32> = candidates.iter().map(|&c| point_sq_norms[c]).collect();
+        let dists = distance::sq_dists(points, point_sq_norms, &candidate_rows, &candidate_norms, dim);
+        let potential_with = |t: usize| -> f64 {
+            closest
+                .iter()
+                .zip(dists.chunks_exact(n_trials))
+                .map(|(&c, d)| f64::from(c.min(d[t])))
+                .sum()
+        };
+        let (best, best_potential) = (0..n_trials)
+            .map(|t| (t, potential_with(t)))
+            .fold((0, f64::INFINITY), |best, cur| if cur.1 < best.1 { cur } else { best });
+        for (c, d) in closest.iter_mut().zip(dists.chunks_exact(n_trials)) {
+            *c = c.min(d[best]);
+        }
+        potential = best_potential;
+        centroids.extend_from_slice(row(candidates[best]));
+    }
+    centroids
+}
+
+fn assign(points: &[f32], norms: &[f32], centroids: &[f32], dim: usize) -> Vec<Nearest> {
+    distance::nearest(points, norms, centroids, &distance::row_sq_norms(centroids, dim), dim)
+}
+
+fn sum_f64(values: &[f32]) -> f64 {
+    values.iter().map(|&v| f64::from(v)).sum()
+}
+
+fn mean_sq_dist(nearest: &[Nearest]) -> f64 {
+    let total: f64 = nearest.iter().map(|n| f64::from(n.sq_dist)).sum();
+    total / nearest.len().max(1) as f64
+}
+
+/// Per-cluster sums (f64, in item order) and member counts of a labelled batch.
+fn cluster_sums(points: &[f32], dim: usize, nearest: &[Nearest], n_clusters: usize) -> (Vec<f64>, Vec<u64>) {
+    let mut sums = vec![0.0f64; n_clusters * dim];
+    let mut members = vec![0u64; n_clusters];
+    for (point, n) in points.chunks_exact(dim).zip(nearest) {
+        let c = n.cluster as usize;
+        members[c] += 1;
+        for (s, &x) in sums[c * dim..(c + 1) * dim].iter_mut().zip(point) {
+            *s += f64::from(x);
+        }
+    }
+    (sums, members)
+}
+
+/// One Lloyd update: every centroid becomes the mean of its members. Empty clusters are moved
+/// to the points farthest from their centres (scikit-learn's relocation), deterministically.
+/// Returns the new centroids and the number of relocations.
+fn lloyd_update(metric: Metric, points: &[f32], dim: usize, nearest: &[Nearest], centroids: &[f32]) -> (Vec<f32>, u32) {
+    let n_clusters = centroids.len() / dim;
+    let (sums, members) = cluster_sums(points, dim, nearest, n_clusters);
+    let mut updated = centroids.to_vec();
+    for c in (0..n_clusters).filter(|&c| members[c] > 0) {
+        let count = members[c] as f64;
+        for (u, &s) in updated[c * dim..(c + 1) * dim].iter_mut().zip(&sums[c * dim..(c + 1) * dim]) {
+            *u = (s / count) as f32;
+        }
+    }
+    let empty: Vec<usize> = (0..n_clusters).filter(|&c| members[c] == 0).collect();
+    if !empty.is_empty() {
+        let mut farthest: Vec<usize> = (0..nearest.len()).collect();
+        // Farthest first; the stable sort keeps ties in item order.
+        farthest.sort_by(|&a, &b| nearest[b].sq_dist.total_cmp(&nearest[a].sq_dist));
+        for (&c, &item) in empty.iter().zip(&farthest) {
+            updated[c * dim..(c + 1) * dim].copy_from_slice(&points[item * dim..(item + 1) * dim]);
+        }
+    }
+    if metric == Metric::Cosine {
+        distance::normalize_rows(&mut updated, dim);
+    }
+    (updated, empty.len() as u32)
+}
+
+/// `sqrt(Σ‖new − old‖² / Σ‖old‖²)`, the shift relative to the centroids' own scale.
+fn relative_shift(old: &[f32], new: &[f32]) -> f64 {
+    let moved: f64 = old.iter().zip(new).map(|(&a, &b)| (f64::from(b) - f64::from(a)).powi(2)).sum();
+    let scale: f64 = old.iter().map(|&a| f64::from(a).powi(2)).sum();
+    if scale > 0.0 { (moved / scale).sqrt() } else { moved.sqrt() }
+}
+
+/// The mini-batch rule with per-centre counts: each centre moves to the weighted mean of its
+/// old position (weight = its count) and its new members.
+fn minibatch_update(metric: Metric, state: &mut KMeansState, points: &[f32], nearest: &[Nearest]) {
+    let dim = state.dim;
+    let n_clusters = state.counts.len();
+    let (sums, members) = cluster_sums(points, dim, nearest, n_clusters);
+    for c in (0..n_clusters).filter(|&c| members[c] > 0) {
+        let old_count = state.counts[c];
+        let new_count = old_count + members[c] as f64;
+        let centroid = &mut state.centroids[c * dim..(c + 1) * dim];
+        for (x, &s) in centroid.iter_mut().zip(&sums[c * dim..(c + 1) * dim]) {
+            *x = ((f64::from(*x) * old_count + s) / new_count) as f32;
+        }
+        if metric == Metric::Cosine {
+            distance::normalize_rows(centroid, dim);
+        }
+        state.counts[c] = new_count;
+    }
+}
+
+/// Moves centres whose count fell below 1% of the largest (scikit-learn's
+/// `reassignment_ratio`) onto batch points drawn with probability ∝ their squared distance,
+/// where the model fits worst. At most half the batch moves; the smallest counts go first.
+fn reassign_starved(metric: Metric, state: &mut KMeansState, points: &[f32], nearest: &[Nearest], rng: &mut Rng) -> u32 {
+    let dim = state.dim;
+    let max_count = state.counts.iter().cloned().fold(0.0, f64::max);
+    let mut starved: Vec<usize> = (0..state.counts.len())
+        .filter(|&c| state.counts[c] < 0.01 * max_count)
+        .collect();
+    if starved.is_empty() {
+        return 0;
+    }
+    starved.sort_by(|&a, &b| state.counts[a].total_cmp(&state.counts[b]));
+    starved.truncate(nearest.len() / 2);
+    let Some(min_kept) = (0..state.counts.len())
+        .filter(|c| !starved.contains(c))
+        .map(|c| state.counts[c])
+        .min_by(f64::total_cmp)
+    else {
+        return 0;
+    };
+    let mut weights: Vec<f64> = nearest.iter().map(|n| f64::from(n.sq_dist)).collect();
+    for &c in &starved {
+        let item = draw_weighted(&mut weights, rng);
+        let centroid = &mut state.centroids[c * dim..(c + 1) * dim];
+        centroid.copy_from_slice(&points[item * dim..(item + 1) * dim]);
+        if metric == Metric::Cosine {
+            distance::normalize_rows(centroid, dim);
+        }
+        // Not so small that the centre is starved again at once (scikit-learn's choice).
+        state.counts[c] = min_kept;
+    }
+    starved.len() as u32
+}
+
+/// Draws an index with probability ∝ `weights` (uniformly if all are 0), then zeroes its weight
+/// so it is not drawn again.
+fn draw_weighted(weights: &mut [f64], rng: &mut Rng) -> usize {
+    let total: f64 = weights.iter().sum();
+    let index = if total > 0.0 {
+        let mut u = rng.next_f64() * total;
+        let mut chosen = weights.len() - 1;
+        for (i, &w) in weights.iter().enumerate() {
+            if u < w {
+                chosen = i;
+                break;
+            }
+            u -= w;
+        }
+        chosen
+    } else {
+        rng.below(weights.len() as u64) as usize
+    };
+    weights[index] = 0.0;
+    index
+}
+
+/// scikit-learn MiniBatchKMeans' early stopping: an exponentially weighted average of the batch
+/// inertia; `patience` steps without a new minimum freeze the centroids.
+fn track_convergence(params: &Params, state: &mut KMeansState, batch_len: usize, batch_inertia: f64) {
+    state.n_steps += 1;
+    let alpha = (2.0 * batch_len as f64 / (params.n_items as f64 + 1.0)).min(1.0);
+    let ewa = match state.ewa_inertia {
+        None => batch_inertia,
+        Some(ewa) => ewa * (1.0 - alpha) + batch_inertia * alpha,
+    };
+    state.ewa_inertia = Some(ewa);
+    if state.ewa_inertia_min.is_none_or(|min| ewa < min) {
+        state.ewa_inertia_min = Some(ewa);
+        state.no_improvement = 0;
+    } else {
+        state.no_improvement += 1;
+    }
+    if state.no_improvement >= params.patience {
+        state.converged = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(k: usize, n_items: usize) -> Params {
+        Params { n_clusters: k, metric: Metric::Euclidean, tol: 1e-6, max_iter: 100, patience: 3, n_items }
+    }
+
+    /// `n_blobs` Gaussian-ish blobs (sum of uniforms) around well-separated centres.
+    fn blobs(n_blobs: usize, per_blob: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<usize>) {
+        let mut rng = Rng::for_stream(seed, 0);
+        let centres: Vec<f32> = (0..n_blobs * dim).map(|_| (rng.next_f64() * 40.0 - 20.0) as f32).collect();
+        let mut points = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..n_blobs * per_blob {
+            let b = (i * 7919) % n_blobs;
+            for j in 0..dim {
+                let noise: f64 = (0..4).map(|_| rng.next_f64() - 0.5).sum();
+                points.push(centres[b * dim + j] + noise as f32);
+            }
+            labels.push(b);
+        }
+        (points, labels)
+    }
+
+    /// Share of points whose cluster's majority blob is their own blob.
+    fn purity(nearest: &[Nearest], labels: &[usize], k: usize, n_blobs: usize) -> f64 {
+        let mut table = vec![vec![0usize; n_blobs]; k];
+        for (n, &l) in nearest.iter().zip(labels) {
+            table[n.cluster as usize][l] += 1;
+        }
+        let agree: usize = table.iter().map(|row| row.iter().max().copied().unwrap_or(0)).sum();
+        agree as f64 / labels.len() as f64
+    }
+
+    fn bits(state: &KMeansState) -> (Vec<u32>, Vec<u64>, Option<u64>, bool) {
+        (
+            state.centroids.iter().map(|x| x.to_bits()).collect(),
+            state.counts.iter().map(|x| x.to_bits()).collect(),
+            state.ewa_inertia.map(f64::to_bits),
+            state.converged,
+        )
+    }
+
+    #[test]
+    fn kmeans_plus_plus_puts_one_centre_in_each_blob() {
+        let points = [0.0, 0.0, 0.1, 0.1, 0.0, 0.1, 10.0, 10.0, 10.1, 10.0, 10.0, 10.1];
+        let norms = distance::row_sq_norms(&points, 2);
+        for seed in 0..20 {
+            let c = kmeans_plus_plus(&points, &norms, 2, 2, &mut Rng::for_stream(seed, 0));
+            assert!((c[0] < 5.0) != (c[2] < 5.0), "seed {seed}: {c:?}");
+        }
+    }
+
+    #[test]
+    fn lloyd_converges_to_the_blob_means() {
+        let points = [0.0, 0.0, 2.0, 0.0, 10.0, 10.0, 10.0, 12.0];
+        let (state, outcome) = fit_first_batch(&params(2, 4), &points, 2, &mut Rng::for_stream(1, 0));
+        let mut centres: Vec<(f32, f32)> = state.centroids.chunks(2).map(|c| (c[0], c[1])).collect();
+        centres.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert_eq!(centres, [(1.0, 0.0), (10.0, 11.0)]);
+        assert_eq!(state.counts, [2.0, 2.0]);
+        assert!((outcome.batch_inertia - 1.0).abs() < 1e-6);
+        assert!(outcome.lloyd_iterations >= 1);
+    }
+
+    #[test]
+    fn minibatch_rule_on_a_hand_computed_case() {
+        let mut state = KMeansState {
+            dim: 1,
+            centroids: vec![0.0, 10.0],
+            counts: vec![3.0, 1.0],
+            ewa_inertia: None,
+            ewa_inertia_min: None,
+            no_improvement: 0,
+            converged: false,
+            n_steps: 0,
+            items_since_reassign: 0,
+        };
+        let outcome = minibatch_step(&params(2, 100), &mut state, &[4.0, 12.0, 14.0], &mut Rng::for_stream(1, 1));
+        // Centre 0: (0·3 + 4) / 4 = 1; centre 1: (10·1 + 12 + 14) / 3 = 12.
+        assert_eq!(state.centroids, [1.0, 12.0]);
+        assert_eq!(state.counts, [4.0, 3.0]);
+        // Inertia before the update: (16 + 4 + 16) / 3.
+        assert!((outcome.batch_inertia - 12.0).abs() < 1e-9);
+        assert_eq!(state.ewa_inertia, Some(12.0));
+        assert_eq!(state.n_steps, 1);
+    }
+
+    #[test]
+    fn no_improvement_for_patience_steps_freezes_the_centroids() {
+        let p = params(1, 10);
+        let mut state = fit_first_batch(&p, &[0.0, 1.0], 1, &mut Rng::for_stream(0, 0)).0;
+        for step in 1..=4u64 {
+            // Ever farther points: the smoothed inertia only grows.
+            let far = [50.0 * step as f32, -50.0 * step as f32];
+            minibatch_step(&p, &mut state, &far, &mut Rng::for_stream(0, step));
+        }
+        // Step 1 sets the minimum; steps 2–4 do not beat it: patience 3 is reached.
+        assert!(state.converged);
+        let frozen = state.clone();
+        let outcome = minibatch_step(&p, &mut state, &[7.0], &mut Rng::for_stream(0, 5));
+        assert_eq!(state, frozen, "a converged model is assign-only");
+        assert_eq!(outcome.nearest.len(), 1);
+    }
+
+    #[test]
+    fn starved_centres_move_onto_batch_points() {
+        let p = params(2, 1000);
+        let mut state = KMeansState {
+            dim: 1,
+            centroids: vec![0.0, 1000.0],
+            counts: vec![500.0, 1.0],
+            ewa_inertia: None,
+            ewa_inertia_min: None,
+            no_improvement: 0,
+            converged: false,
+            n_steps: 0,
+            items_since_reassign: 19,
+        };
+        let batch = [0.0, 1.0, 2.0, 30.0];
+        let outcome = minibatch_step(&p, &mut state, &batch, &mut Rng::for_stream(2, 1));
+        assert_eq!(outcome.reassigned, 1);
+        assert!(batch.contains(&state.centroids[1]), "{:?}", state.centroids);
+        assert_eq!(state.counts[1], state.counts[0]);
+        assert_eq!(state.items_since_reassign, 0);
+    }
+
+    #[test]
+    fn empty_clusters_in_lloyd_are_relocated() {
+        // Three identical points and one far point, k = 3: k-means++ must fall back to
+        // duplicates, and Lloyd relocates the empty centre to the far point.
+        let points = [1.0, 1.0, 1.0, 9.0];
+        let (state, outcome) = fit_first_batch(&params(3, 4), &points, 1, &mut Rng::for_stream(3, 0));
+        assert!(state.centroids.contains(&9.0) && state.centroids.contains(&1.0));
+        assert_eq!(outcome.nearest.iter().filter(|n| n.sq_dist == 0.0).count(), 4);
+    }
+
+    #[test]
+    fn blobs_are_recovered() {
+        let (n_blobs, dim) = (8, 16);
+        let (points, labels) = blobs(n_blobs, 500, dim, 11);
+        let n = labels.len();
+        let p = params(n_blobs, n);
+        let first = 400;
+        let (mut state, first_outcome) = fit_first_batch(&p, &points[..first * dim], dim, &mut Rng::for_stream(5, 0));
+        let mut nearest = first_outcome.nearest;
+        for (b, batch) in points[first * dim..].chunks(200 * dim).enumerate() {
+            nearest.extend(minibatch_step(&p, &mut state, batch, &mut Rng::for_stream(5, b as u64 + 1)).nearest);
+        }
+        assert!(purity(&nearest, &labels, n_blobs, n_blobs) >= 0.95);
+    }
+
+    #[test]
+    fn resuming_from_a_cloned_state_is_bit_identical() {
+        let dim = 8;
+        let (points, _) = blobs(5, 200, dim, 3);
+        let mut p = params(5, 1000);
+        p.metric = Metric::Cosine;
+        let mut points = points;
+        distance::normalize_rows(&mut points, dim);
+        let batches: Vec<&[f32]> = points.chunks(100 * dim).collect();
+        let run = |from: usize, mut state: KMeansState| {
+            for (b, batch) in batches.iter().enumerate().skip(from) {
+                minibatch_step(&p, &mut state, batch, &mut Rng::for_stream(9, b as u64));
+            }
+            state
+        };
+        let (start, _) = fit_first_batch(&p, batches[0], dim, &mut Rng::for_stream(9, 0));
+        let uninterrupted = run(1, start.clone());
+        let mut resumed = start;
+        for (b, batch) in batches.iter().enumerate().take(4).skip(1) {
+            minibatch_step(&p, &mut resumed, batch, &mut Rng::for_stream(9, b as u64));
+        }
+        let resumed = run(4, resumed.clone());
+        assert_eq!(bits(&uninterrupted), bits(&resumed));
+    }
+
+    #[test]
+    fn thread_count_does_not_change_a_bit() {
+        let dim = 16;
+        let (points, _) = blobs(6, 400, dim, 4);
+        let p = params(6, 2400);
+        let fit = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let (mut state, _) = fit_first_batch(&p, &points[..600 * dim], dim, &mut Rng::for_stream(1, 0));
+                minibatch_step(&p, &mut state, &points[600 * dim..], &mut Rng::for_stream(1, 1));
+                bits(&state)
+            })
+        };
+        assert_eq!(fit(1), fit(2));
+    }
 }

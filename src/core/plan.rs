@@ -2,7 +2,12 @@
 
 use std::ops::Range;
 
+use super::rng::{PLAN_STREAM, Rng};
+
 /// Items permuted with the seed, then cut into consecutive batches.
+///
+/// The permutation makes every batch a representative sample even when the input is sorted
+/// (keyword exports usually are, by volume).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchPlan {
     /// A permutation of `0..n_items`: position -> item index.
@@ -16,7 +21,22 @@ impl BatchPlan {
     /// `batch_size` (the last one may be shorter). The permutation comes from
     /// `Rng::for_stream(seed, PLAN_STREAM)` (Fisher–Yates).
     pub fn new(n_items: usize, n_clusters: usize, batch_size: usize, first_share: f64, seed: u64) -> BatchPlan {
-        todo!()
+        assert!(batch_size > 0, "batch size must be positive");
+        let mut order: Vec<usize> = (0..n_items).collect();
+        let mut rng = Rng::for_stream(seed, PLAN_STREAM);
+        for i in (1..n_items).rev() {
+            let j = rng.below(i as u64 + 1) as usize;
+            order.swap(i, j);
+        }
+        let first = first_batch_len(n_items, n_clusters, first_share);
+        let mut batches = vec![0..first];
+        let mut start = first;
+        while start < n_items {
+            let end = (start + batch_size).min(n_items);
+            batches.push(start..end);
+            start = end;
+        }
+        BatchPlan { order, batches }
     }
 
     pub fn n_batches(&self) -> usize {
@@ -32,5 +52,51 @@ impl BatchPlan {
 /// Size of batch 0: `round(first_share * n_items)`, but at least `min(n_items, 3 * n_clusters)`
 /// (k-means++ needs a few candidates per cluster) and at most `n_items`.
 pub fn first_batch_len(n_items: usize, n_clusters: usize, first_share: f64) -> usize {
-    todo!()
+    let share = (first_share * n_items as f64).round() as usize;
+    share.max(n_items.min(3 * n_clusters)).min(n_items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn every_item_is_planned_exactly_once(
+            n in 1usize..3000, k in 1usize..50, batch in 1usize..700, share in 0.01f64..1.0, seed: u64
+        ) {
+            let k = k.min(n);
+            let plan = BatchPlan::new(n, k, batch, share, seed);
+            let mut seen = vec![false; n];
+            for b in 0..plan.n_batches() {
+                for &item in plan.items(b) {
+                    prop_assert!(!seen[item]);
+                    seen[item] = true;
+                }
+            }
+            prop_assert!(seen.iter().all(|&s| s));
+            prop_assert_eq!(plan.batches[0].start, 0);
+            for pair in plan.batches.windows(2) {
+                prop_assert_eq!(pair[0].end, pair[1].start);
+                prop_assert!(pair[1].len() <= batch && !pair[1].is_empty());
+            }
+            prop_assert!(plan.batches[0].len() >= k);
+        }
+    }
+
+    #[test]
+    fn first_batch_is_about_ten_percent_but_never_too_small() {
+        assert_eq!(first_batch_len(13_083, 77, 0.1), 1308);
+        assert_eq!(first_batch_len(1000, 77, 0.1), 231);
+        assert_eq!(first_batch_len(100, 77, 0.1), 100);
+    }
+
+    #[test]
+    fn the_plan_depends_only_on_the_seed() {
+        let a = BatchPlan::new(500, 5, 40, 0.1, 9);
+        assert_eq!(a, BatchPlan::new(500, 5, 40, 0.1, 9));
+        assert_ne!(a.order, BatchPlan::new(500, 5, 40, 0.1, 10).order);
+        assert_eq!(a.n_batches(), 1 + 450_usize.div_ceil(40));
+    }
 }
