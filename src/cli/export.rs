@@ -37,7 +37,7 @@ fn write_csv(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> anyhow::R
         }
     } else {
         csv.write_record(["item_id", "text", "volume", "cluster_id", "cluster_title", "distance", "batch"])?;
-        store.export_items(run.run_id, |row| {
+        store.export_items(run.run_id, |row| -> anyhow::Result<()> {
             csv.write_record([
                 row.item_id,
                 row.text.unwrap_or_default(),
@@ -46,8 +46,8 @@ fn write_csv(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> anyhow::R
                 row.cluster_title,
                 row.distance.to_string(),
                 row.batch.to_string(),
-            ])
-            .map_err(|e| crate::error::Error::io(Path::new("<output>"), e.into()))
+            ])?;
+            Ok(())
         })?;
     }
     csv.flush()?;

@@ -8,9 +8,10 @@ mod jsonl;
 mod keywords;
 mod npy;
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use crate::core::lexical::LexicalEmbedder;
+use crate::core::lexical::{LEXICAL_DIM, LexicalEmbedder};
 use crate::error::{Error, Result};
 
 /// The input layouts kbatch reads. Chosen from the file extension unless `--format` says.
@@ -77,20 +78,260 @@ impl Dataset {
     }
 
     pub fn dim(&self) -> usize {
-        todo!()
+        match &self.vectors {
+            Vectors::Dense { dim, .. } => *dim,
+            Vectors::Npy(matrix) => matrix.dim(),
+            Vectors::Lexical(_) => LEXICAL_DIM,
+        }
     }
 
     /// Copies the vectors of `items` (in that order) into `out` as `items.len() × dim` f32.
     pub fn gather(&self, items: &[usize], out: &mut Vec<f32>) {
-        todo!()
+        let dim = self.dim();
+        out.clear();
+        out.resize(items.len() * dim, 0.0);
+        let rows = out.chunks_exact_mut(dim).zip(items);
+        match &self.vectors {
+            Vectors::Dense { data, .. } => {
+                rows.for_each(|(row, &i)| row.copy_from_slice(&data[i * dim..(i + 1) * dim]));
+            }
+            Vectors::Npy(matrix) => rows.for_each(|(row, &i)| matrix.read_row(i, row)),
+            Vectors::Lexical(embedder) => {
+                let texts = self.texts.as_ref().expect("keywords have texts");
+                rows.for_each(|(row, &i)| embedder.embed_into(&texts[i], row));
+            }
+        }
     }
 }
 
 /// Reads and validates `path`. `format` overrides detection from the extension.
 pub fn read_input(path: &Path, format: Option<InputFormat>) -> Result<Dataset> {
-    todo!()
+    if format == Some(InputFormat::Npy) || (format.is_none() && extension(path) == "npy") {
+        return npy::read(path);
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let blake3 = blake3::hash(&bytes).to_hex().to_string();
+    let text = strip_bom(&bytes);
+    let format = match format {
+        Some(format) => format,
+        None => detect(path, text)?,
+    };
+    let mut dataset = match format {
+        InputFormat::KeywordsTxt => keywords::read_txt(path, text)?,
+        InputFormat::KeywordsCsv => keywords::read_csv(path, text)?,
+        InputFormat::EmbeddingsCsv => csv_vectors::read(path, text)?,
+        InputFormat::Jsonl => jsonl::read(path, text)?,
+        InputFormat::Npy => unreachable!("handled above"),
+    };
+    dataset.blake3 = blake3;
+    if dataset.is_empty() {
+        return Err(Error::input(path, None, "no items"));
+    }
+    Ok(dataset)
 }
 
+/// Lowercase hex blake3 of a file's bytes (memory-mapped, hashed on all cores).
 pub fn hash_file(path: &Path) -> Result<String> {
-    todo!()
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_mmap_rayon(path).map_err(|e| Error::io(path, e))?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+fn extension(path: &Path) -> String {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+fn detect(path: &Path, text: &[u8]) -> Result<InputFormat> {
+    Ok(match extension(path).as_str() {
+        "txt" => InputFormat::KeywordsTxt,
+        "jsonl" | "ndjson" => InputFormat::Jsonl,
+        "csv" | "tsv" => {
+            if csv_vectors::looks_like_vectors(text) {
+                InputFormat::EmbeddingsCsv
+            } else {
+                InputFormat::KeywordsCsv
+            }
+        }
+        other => {
+            return Err(Error::input(
+                path,
+                None,
+                format!(
+                    "cannot tell the format from the extension {other:?}; pass --format \
+                     keywords-csv, keywords-txt, embeddings-csv, jsonl or npy"
+                ),
+            ));
+        }
+    })
+}
+
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// A CSV reader over `text` (comma, or tab when the header has tabs and no commas).
+fn csv_reader(text: &[u8]) -> csv::Reader<&[u8]> {
+    let header = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    let delimiter = if header.contains(&b'\t') && !header.contains(&b',') { b'\t' } else { b',' };
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(text)
+}
+
+/// Reads every CSV record as UTF-8 strings with its 1-based line, checking field counts.
+fn csv_records(path: &Path, text: &[u8]) -> Result<Vec<(u64, Vec<String>)>> {
+    let mut records = Vec::new();
+    let mut width = None;
+    for record in csv_reader(text).byte_records() {
+        let record = record.map_err(|e| csv_error(path, &e))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let expected = *width.get_or_insert(record.len());
+        if record.len() != expected {
+            return Err(Error::input(
+                path,
+                Some(line),
+                format!("expected {expected} fields, found {}", record.len()),
+            ));
+        }
+        let fields = record
+            .iter()
+            .map(|field| {
+                std::str::from_utf8(field)
+                    .map(str::to_string)
+                    .map_err(|_| Error::input(path, Some(line), "invalid UTF-8"))
+            })
+            .collect::<Result<_>>()?;
+        records.push((line, fields));
+    }
+    Ok(records)
+}
+
+fn csv_error(path: &Path, e: &csv::Error) -> Error {
+    let line = e.position().map(|p| p.line());
+    Error::input(path, line, format!("malformed CSV: {e}"))
+}
+
+/// Index of the header column named `name` (trimmed, case-insensitive).
+fn column(header: &[String], name: &str) -> Option<usize> {
+    header.iter().position(|h| h.trim().eq_ignore_ascii_case(name))
+}
+
+/// Assigns item ids: given ones must be unique; absent ones become the item index.
+#[derive(Default)]
+struct IdRegistry {
+    ids: Vec<String>,
+    first_line: HashMap<String, u64>,
+}
+
+impl IdRegistry {
+    fn push(&mut self, path: &Path, line: u64, id: Option<String>) -> Result<()> {
+        let id = id.unwrap_or_else(|| self.ids.len().to_string());
+        if let Some(first) = self.first_line.insert(id.clone(), line) {
+            return Err(Error::input(path, Some(line), format!("duplicate id {id:?} (first on line {first})")));
+        }
+        self.ids.push(id);
+        Ok(())
+    }
+}
+
+/// Collects vectors, checking that every row has the first row's dimension and finite values.
+#[derive(Default)]
+struct VectorBuilder {
+    data: Vec<f32>,
+    dim: Option<usize>,
+}
+
+impl VectorBuilder {
+    fn push(&mut self, path: &Path, line: u64, row: impl ExactSizeIterator<Item = f64>) -> Result<()> {
+        let len = row.len();
+        let dim = *self.dim.get_or_insert(len);
+        if len == 0 {
+            return Err(Error::input(path, Some(line), "empty vector"));
+        }
+        if len != dim {
+            return Err(Error::input(path, Some(line), format!("vector has {len} values, expected {dim}")));
+        }
+        for (column, value) in row.enumerate() {
+            let value = value as f32;
+            if !value.is_finite() {
+                return Err(Error::input(path, Some(line), format!("vector value {} is {}", column + 1, non_finite(value))));
+            }
+            self.data.push(value);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Vectors {
+        Vectors::Dense { data: self.data, dim: self.dim.unwrap_or(0) }
+    }
+}
+
+fn non_finite(value: f32) -> &'static str {
+    if value.is_nan() { "NaN" } else { "infinite (or beyond f32 range)" }
+}
+
+fn embeddings(format: InputFormat, ids: IdRegistry, texts: Option<Vec<String>>, vectors: VectorBuilder) -> Dataset {
+    Dataset {
+        kind: ItemKind::Embeddings,
+        format,
+        ids: ids.ids,
+        texts,
+        volumes: None,
+        vectors: vectors.finish(),
+        blake3: String::new(),
+        merged_duplicates: 0,
+        skipped_blank: 0,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    pub fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    }
+
+    /// Reads `content` written to a temporary file with extension `ext`.
+    pub fn read_str(name: &str, content: &[u8]) -> Result<Dataset> {
+        let dir = std::env::temp_dir().join(format!("kbatch-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        read_input(&path, None)
+    }
+
+    pub fn error_of(result: Result<Dataset>) -> String {
+        match result {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn unknown_extension_names_the_format_flag() {
+        let message = error_of(read_str("x.dat", b"a\n"));
+        assert!(message.contains("--format"), "{message}");
+    }
+
+    #[test]
+    fn gather_copies_rows_in_the_order_asked() {
+        let data = read_str("g.jsonl", b"{\"embedding\": [1, 2]}\n{\"embedding\": [3, 4]}\n").unwrap();
+        let mut out = Vec::new();
+        data.gather(&[1, 0, 1], &mut out);
+        assert_eq!(out, [3.0, 4.0, 1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn the_hash_covers_the_file_bytes() {
+        let path = fixture("keywords.txt");
+        let data = read_input(&path, None).unwrap();
+        assert_eq!(data.blake3, hash_file(&path).unwrap());
+        assert_eq!(data.blake3, blake3::hash(&std::fs::read(&path).unwrap()).to_hex().to_string());
+    }
 }

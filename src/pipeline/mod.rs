@@ -124,6 +124,19 @@ pub fn create(
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
     let command_start = Instant::now();
+    // Fail fast, before a possibly long ingest, if the project exists.
+    if db.exists() {
+        match Store::open(db)?.find_run(project) {
+            Err(Error::ProjectNotFound(_)) => {}
+            Ok(_) => {
+                return Err(match lock::holder(db, project) {
+                    Some(pid) => Error::ProjectLocked { project: project.to_string(), pid },
+                    None => Error::ProjectExists(project.to_string()),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let data = input::read_input(input_path, format)?;
     notes(&IngestNotes {
         n_items: data.len(),

@@ -500,37 +500,45 @@ impl Store {
     }
 
     /// Calls `each` for every item of the committed batches, by item index, from one consistent
-    /// snapshot (a concurrent writer is neither blocked nor half-seen).
-    pub fn export_items(
+    /// snapshot (a concurrent writer is neither blocked nor half-seen). `each`'s own errors
+    /// (a closed pipe, say) pass through unchanged.
+    pub fn export_items<E: From<Error>>(
         &self,
         run_id: RunId,
-        mut each: impl FnMut(ExportRow) -> Result<()>,
-    ) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        mut each: impl FnMut(ExportRow) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let sql_err = |e: rusqlite::Error| E::from(Error::from(e));
+        let tx = self.conn.unchecked_transaction().map_err(sql_err)?;
         {
-            let mut stmt = tx.prepare(
-                "SELECT i.item_id, i.text, i.volume, a.cluster_id, c.title, a.distance,
-                        i.batch_number
-                 FROM assignments a
-                 JOIN items i ON i.run_id = a.run_id AND i.item_idx = a.item_idx
-                 JOIN clusters c ON c.run_id = a.run_id AND c.cluster_id = a.cluster_id
-                 WHERE a.run_id = ?1
-                 ORDER BY a.item_idx",
-            )?;
-            let mut rows = stmt.query([run_id])?;
-            while let Some(r) = rows.next()? {
-                each(ExportRow {
-                    item_id: r.get(0)?,
-                    text: r.get(1)?,
-                    volume: r.get(2)?,
-                    cluster_id: r.get(3)?,
-                    cluster_title: r.get(4)?,
-                    distance: r.get(5)?,
-                    batch: r.get(6)?,
-                })?;
+            let mut stmt = tx
+                .prepare(
+                    "SELECT i.item_id, i.text, i.volume, a.cluster_id, c.title, a.distance,
+                            i.batch_number
+                     FROM assignments a
+                     JOIN items i ON i.run_id = a.run_id AND i.item_idx = a.item_idx
+                     JOIN clusters c ON c.run_id = a.run_id AND c.cluster_id = a.cluster_id
+                     WHERE a.run_id = ?1
+                     ORDER BY a.item_idx",
+                )
+                .map_err(sql_err)?;
+            let mut rows = stmt.query([run_id]).map_err(sql_err)?;
+            while let Some(r) = rows.next().map_err(sql_err)? {
+                let row = (|| {
+                    Ok(ExportRow {
+                        item_id: r.get(0)?,
+                        text: r.get(1)?,
+                        volume: r.get(2)?,
+                        cluster_id: r.get(3)?,
+                        cluster_title: r.get(4)?,
+                        distance: r.get(5)?,
+                        batch: r.get(6)?,
+                    })
+                })()
+                .map_err(sql_err)?;
+                each(row)?;
             }
         }
-        tx.finish()?;
+        tx.finish().map_err(sql_err)?;
         Ok(())
     }
 

@@ -84,9 +84,13 @@ impl Sandbox {
         conn
     }
 
+    /// Committed units; 0 while the database does not exist yet.
     pub fn committed_units(&self) -> i64 {
-        self.read_db()
-            .query_row("SELECT count(*) FROM batch_runs WHERE status = 'completed'", [], |r| r.get(0))
+        let Ok(conn) = Connection::open_with_flags(self.db(), OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+            return 0;
+        };
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn.query_row("SELECT count(*) FROM batch_runs WHERE status = 'completed'", [], |r| r.get(0))
             .unwrap_or(0)
     }
 
