@@ -61,7 +61,11 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn input(path: &std::path::Path, line: Option<u64>, reason: impl Into<String>) -> Self {
+    pub(crate) fn input(
+        path: &std::path::Path,
+        line: Option<u64>,
+        reason: impl Into<String>,
+    ) -> Self {
         Error::Input {
             path: path.to_path_buf(),
             line,

@@ -36,7 +36,15 @@ fn write_csv(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> anyhow::R
             ])?;
         }
     } else {
-        csv.write_record(["item_id", "text", "volume", "cluster_id", "cluster_title", "distance", "batch"])?;
+        csv.write_record([
+            "item_id",
+            "text",
+            "volume",
+            "cluster_id",
+            "cluster_title",
+            "distance",
+            "batch",
+        ])?;
         store.export_items(run.run_id, |row| -> anyhow::Result<()> {
             csv.write_record([
                 row.item_id,

@@ -21,7 +21,11 @@ use crate::store::Store;
 const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser)]
-#[command(name = "kbatch", version, about = "Cluster keywords or embeddings in checkpointed, resumable batches")]
+#[command(
+    name = "kbatch",
+    version,
+    about = "Cluster keywords or embeddings in checkpointed, resumable batches"
+)]
 struct Cli {
     /// SQLite database file [default: $KBATCH_DB, else ./kbatch.sqlite]
     #[arg(long, global = true, value_name = "PATH")]
@@ -156,25 +160,16 @@ fn create(db: &Path, args: CreateArgs) -> anyhow::Result<ExitCode> {
         patience: args.patience,
         seed: args.seed,
     };
-    let quiet = args.output.quiet;
-    let mut notes = |n: &pipeline::IngestNotes| {
-        if !quiet {
-            report::ingest_notes(&args.input, n);
-        }
+    let request = pipeline::CreateRequest {
+        project: &args.project,
+        input: &args.input,
+        format: args.format,
+        settings,
     };
     let cancel = install_ctrl_c()?;
-    let mut progress = progress::for_stderr(quiet);
-    let outcome = pipeline::create(
-        db,
-        &args.project,
-        &args.input,
-        args.format,
-        &settings,
-        &mut notes,
-        progress.as_mut(),
-        cancel,
-    )?;
-    finish(&args.project, outcome, quiet)
+    let mut progress = progress::for_stderr(args.output.quiet);
+    let outcome = pipeline::create(db, &request, progress.as_mut(), cancel)?;
+    finish(&args.project, outcome, args.output.quiet)
 }
 
 fn resume(db: &Path, args: ResumeArgs) -> anyhow::Result<ExitCode> {
@@ -206,7 +201,10 @@ fn finish(project: &str, outcome: Outcome, quiet: bool) -> anyhow::Result<ExitCo
             eprintln!("project {project} has already finished; nothing to resume");
             Ok(ExitCode::SUCCESS)
         }
-        Outcome::Interrupted { done_units, total_units } => {
+        Outcome::Interrupted {
+            done_units,
+            total_units,
+        } => {
             eprintln!(
                 "interrupted after batch {done_units} of {total_units}; continue with: kbatch resume --project {project}"
             );

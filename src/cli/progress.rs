@@ -4,7 +4,8 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::pipeline::{Progress, UnitCommitted};
+use super::report;
+use crate::pipeline::{IngestNotes, Progress, UnitCommitted};
 use crate::store::Phase;
 
 /// The progress sink for this process's stderr.
@@ -21,6 +22,7 @@ pub fn for_stderr(quiet: bool) -> Box<dyn Progress> {
 struct Silent;
 
 impl Progress for Silent {
+    fn ingested(&mut self, _: &IngestNotes) {}
     fn started(&mut self, _: &str, _: usize, _: usize) {}
     fn unit_committed(&mut self, _: &UnitCommitted) {}
 }
@@ -28,6 +30,10 @@ impl Progress for Silent {
 struct Lines;
 
 impl Progress for Lines {
+    fn ingested(&mut self, notes: &IngestNotes) {
+        eprintln!("{}", report::ingest_notes(notes));
+    }
+
     fn started(&mut self, project: &str, done: usize, total: usize) {
         eprintln!("project {project}: {done} of {total} batches committed, starting");
     }
@@ -40,12 +46,18 @@ impl Progress for Lines {
 struct Bar(Option<ProgressBar>);
 
 impl Progress for Bar {
+    fn ingested(&mut self, notes: &IngestNotes) {
+        eprintln!("{}", report::ingest_notes(notes));
+    }
+
     fn started(&mut self, project: &str, done: usize, total: usize) {
         let bar = ProgressBar::new(total as u64).with_position(done as u64);
         bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} batches, eta {eta} {msg}")
-                .expect("static template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} batches, eta {eta} {msg}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
         );
         bar.set_prefix(project.to_string());
         self.0 = Some(bar);
@@ -71,7 +83,11 @@ fn describe(e: &UnitCommitted) -> String {
         .ewa_inertia
         .map(|v| format!(", smoothed {v:.5}"))
         .unwrap_or_default();
-    let frozen = if e.converged && e.phase == Phase::Cluster { ", converged" } else { "" };
+    let frozen = if e.converged && e.phase == Phase::Cluster {
+        ", converged"
+    } else {
+        ""
+    };
     format!(
         "batch {}/{} ({phase}) committed: {} items, inertia {:.5}{smoothed}{frozen}, {} ms",
         e.batch_number + 1,

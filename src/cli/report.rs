@@ -1,19 +1,23 @@
 //! Plain-text renderings of status reports and ingest notes.
 
 use std::fmt::Write;
-use std::path::Path;
 
 use crate::pipeline::{IngestNotes, RunTimings, StatusReport};
 
-pub fn ingest_notes(path: &Path, notes: &IngestNotes) {
-    let mut line = format!("{}: {} items", path.display(), notes.n_items);
+/// What ingest found, as one line.
+pub fn ingest_notes(notes: &IngestNotes) -> String {
+    let mut line = format!("{}: {} items", notes.input.display(), notes.n_items);
     if notes.merged_duplicates > 0 {
-        let _ = write!(line, ", merged {} duplicate keywords (volumes summed)", notes.merged_duplicates);
+        let _ = write!(
+            line,
+            ", merged {} duplicate keywords (volumes summed)",
+            notes.merged_duplicates
+        );
     }
     if notes.skipped_blank > 0 {
         let _ = write!(line, ", skipped {} blank keywords", notes.skipped_blank);
     }
-    eprintln!("{line}");
+    line
 }
 
 /// One line per project.
@@ -41,9 +45,18 @@ pub fn projects(reports: &[StatusReport]) -> String {
 /// The detailed view of one project.
 pub fn project(r: &StatusReport) -> String {
     let mut out = String::new();
-    let pid = r.pid.as_ref().map(|p| format!(" (pid {p})")).unwrap_or_default();
+    let pid = r
+        .pid
+        .as_ref()
+        .map(|p| format!(" (pid {p})"))
+        .unwrap_or_default();
     let _ = writeln!(out, "project:    {}", r.project);
-    let _ = writeln!(out, "status:     {}{pid}, phase {}", r.status.as_str(), r.phase);
+    let _ = writeln!(
+        out,
+        "status:     {}{pid}, phase {}",
+        r.status.as_str(),
+        r.phase
+    );
     let _ = writeln!(
         out,
         "batches:    {}/{} (clustering {}/{}, final pass {}/{})",
@@ -59,11 +72,20 @@ pub fn project(r: &StatusReport) -> String {
     let _ = writeln!(
         out,
         "inertia:    {} (smoothed){}",
-        r.smoothed_inertia.map_or("-".to_string(), |v| format!("{v:.6}")),
-        if r.converged { ", converged: centroids frozen" } else { ", not converged" }
+        r.smoothed_inertia
+            .map_or("-".to_string(), |v| format!("{v:.6}")),
+        if r.converged {
+            ", converged: centroids frozen"
+        } else {
+            ", not converged"
+        }
     );
     let _ = writeln!(out, "elapsed:    {}", seconds(r.elapsed_s));
-    let _ = write!(out, "eta:        {}", seconds(r.eta_s.filter(|_| r.phase != "done")));
+    let _ = write!(
+        out,
+        "eta:        {}",
+        seconds(r.eta_s.filter(|_| r.phase != "done"))
+    );
     if let Some(error) = &r.error {
         let _ = write!(out, "\nerror:      {error}");
     }

@@ -19,13 +19,19 @@ pub struct Nearest {
 
 /// Squared L2 norm of every row.
 pub fn row_sq_norms(rows: &[f32], dim: usize) -> Vec<f32> {
-    rows.chunks_exact(dim).map(|r| r.iter().map(|x| x * x).sum()).collect()
+    rows.chunks_exact(dim)
+        .map(|r| r.iter().map(|x| x * x).sum())
+        .collect()
 }
 
 /// Scales every row to unit L2 norm (rows of norm 0 are left as they are).
 pub fn normalize_rows(rows: &mut [f32], dim: usize) {
     for row in rows.chunks_exact_mut(dim) {
-        let norm = row.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+        let norm = row
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum::<f64>()
+            .sqrt();
         if norm > 0.0 {
             let inv = (1.0 / norm) as f32;
             row.iter_mut().for_each(|x| *x *= inv);
@@ -43,7 +49,13 @@ pub fn nearest(
 ) -> Vec<Nearest> {
     let n_centroids = centroid_sq_norms.len();
     assert!(n_centroids > 0, "nearest() needs at least one centroid");
-    let mut out = vec![Nearest { cluster: 0, sq_dist: 0.0 }; point_sq_norms.len()];
+    let mut out = vec![
+        Nearest {
+            cluster: 0,
+            sq_dist: 0.0
+        };
+        point_sq_norms.len()
+    ];
     out.par_chunks_mut(BLOCK_ROWS)
         .zip(points.par_chunks(BLOCK_ROWS * dim))
         .zip(point_sq_norms.par_chunks(BLOCK_ROWS))
@@ -121,10 +133,16 @@ fn block_sq_dists(
 }
 
 fn argmin(row: &[f32]) -> Nearest {
-    let mut best = Nearest { cluster: 0, sq_dist: row[0] };
+    let mut best = Nearest {
+        cluster: 0,
+        sq_dist: row[0],
+    };
     for (j, &d) in row.iter().enumerate().skip(1) {
         if d < best.sq_dist {
-            best = Nearest { cluster: j as u32, sq_dist: d };
+            best = Nearest {
+                cluster: j as u32,
+                sq_dist: d,
+            };
         }
     }
     best
@@ -136,18 +154,29 @@ mod tests {
     use crate::core::rng::Rng;
 
     fn random_rows(rng: &mut Rng, n: usize, dim: usize) -> Vec<f32> {
-        (0..n * dim).map(|_| rng.next_f64() as f32 * 2.0 - 1.0).collect()
+        (0..n * dim)
+            .map(|_| rng.next_f64() as f32 * 2.0 - 1.0)
+            .collect()
     }
 
     fn exact_sq_dist(a: &[f32], b: &[f32]) -> f64 {
-        a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum()
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+            .sum()
     }
 
     #[test]
     fn four_points_two_centroids() {
         let points = [0.0, 0.0, 0.1, 0.0, 5.0, 5.0, 4.9, 5.2];
         let centroids = [5.0, 5.0, 0.0, 0.0];
-        let got = nearest(&points, &row_sq_norms(&points, 2), &centroids, &row_sq_norms(&centroids, 2), 2);
+        let got = nearest(
+            &points,
+            &row_sq_norms(&points, 2),
+            &centroids,
+            &row_sq_norms(&centroids, 2),
+            2,
+        );
         let labels: Vec<u32> = got.iter().map(|n| n.cluster).collect();
         assert_eq!(labels, [1, 1, 0, 0]);
         assert!((got[1].sq_dist - 0.01).abs() < 1e-6);
@@ -160,14 +189,29 @@ mod tests {
         let (n, k, dim) = (1000, 37, 24);
         let points = random_rows(&mut rng, n, dim);
         let centroids = random_rows(&mut rng, k, dim);
-        let got = nearest(&points, &row_sq_norms(&points, dim), &centroids, &row_sq_norms(&centroids, dim), dim);
+        let got = nearest(
+            &points,
+            &row_sq_norms(&points, dim),
+            &centroids,
+            &row_sq_norms(&centroids, dim),
+            dim,
+        );
         for (i, g) in got.iter().enumerate() {
             let p = &points[i * dim..(i + 1) * dim];
-            let exact: Vec<f64> = centroids.chunks_exact(dim).map(|c| exact_sq_dist(p, c)).collect();
+            let exact: Vec<f64> = centroids
+                .chunks_exact(dim)
+                .map(|c| exact_sq_dist(p, c))
+                .collect();
             let best = exact.iter().cloned().fold(f64::INFINITY, f64::min);
             // The chosen centroid is the best one, or within float noise of it.
-            assert!(exact[g.cluster as usize] - best <= 1e-5 * best.max(1.0), "row {i}");
-            assert!((f64::from(g.sq_dist) - exact[g.cluster as usize]).abs() <= 1e-4 * best.max(1.0), "row {i}");
+            assert!(
+                exact[g.cluster as usize] - best <= 1e-5 * best.max(1.0),
+                "row {i}"
+            );
+            assert!(
+                (f64::from(g.sq_dist) - exact[g.cluster as usize]).abs() <= 1e-4 * best.max(1.0),
+                "row {i}"
+            );
         }
     }
 
@@ -177,10 +221,19 @@ mod tests {
         let (n, k, dim) = (300, 5, 7);
         let points = random_rows(&mut rng, n, dim);
         let others = random_rows(&mut rng, k, dim);
-        let got = sq_dists(&points, &row_sq_norms(&points, dim), &others, &row_sq_norms(&others, dim), dim);
+        let got = sq_dists(
+            &points,
+            &row_sq_norms(&points, dim),
+            &others,
+            &row_sq_norms(&others, dim),
+            dim,
+        );
         for i in 0..n {
             for j in 0..k {
-                let exact = exact_sq_dist(&points[i * dim..(i + 1) * dim], &others[j * dim..(j + 1) * dim]);
+                let exact = exact_sq_dist(
+                    &points[i * dim..(i + 1) * dim],
+                    &others[j * dim..(j + 1) * dim],
+                );
                 assert!((f64::from(got[i * k + j]) - exact).abs() < 1e-4);
             }
         }
@@ -193,12 +246,21 @@ mod tests {
         let points = random_rows(&mut rng, n, dim);
         let centroids = random_rows(&mut rng, k, dim);
         let run = |threads| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             pool.install(|| {
-                nearest(&points, &row_sq_norms(&points, dim), &centroids, &row_sq_norms(&centroids, dim), dim)
-                    .iter()
-                    .map(|n| (n.cluster, n.sq_dist.to_bits()))
-                    .collect::<Vec<_>>()
+                nearest(
+                    &points,
+                    &row_sq_norms(&points, dim),
+                    &centroids,
+                    &row_sq_norms(&centroids, dim),
+                    dim,
+                )
+                .iter()
+                .map(|n| (n.cluster, n.sq_dist.to_bits()))
+                .collect::<Vec<_>>()
             })
         };
         assert_eq!(run(1), run(2));

@@ -7,7 +7,9 @@
 use super::distance::{self, Nearest};
 use super::rng::Rng;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
     /// Inputs are unit-normalised and centroids re-normalised after every update.
@@ -67,10 +69,18 @@ pub struct BatchOutcome {
 
 /// Batch 0: greedy k-means++ seeding, then Lloyd until `tol` or `max_iter`.
 /// `points` must already be unit-normalised for [`Metric::Cosine`].
-pub fn fit_first_batch(params: &Params, points: &[f32], dim: usize, rng: &mut Rng) -> (KMeansState, BatchOutcome) {
+pub fn fit_first_batch(
+    params: &Params,
+    points: &[f32],
+    dim: usize,
+    rng: &mut Rng,
+) -> (KMeansState, BatchOutcome) {
     let k = params.n_clusters;
     let norms = distance::row_sq_norms(points, dim);
-    assert!(norms.len() >= k, "batch 0 needs at least one item per cluster");
+    assert!(
+        norms.len() >= k,
+        "batch 0 needs at least one item per cluster"
+    );
     let mut centroids = kmeans_plus_plus(points, &norms, dim, k, rng);
     let mut nearest = assign(points, &norms, &centroids, dim);
     let mut lloyd_iterations = 0;
@@ -112,12 +122,22 @@ pub fn fit_first_batch(params: &Params, points: &[f32], dim: usize, rng: &mut Rn
 
 /// A later batch: assign, then (unless converged) the mini-batch centroid update,
 /// starved-centre reassignment and the early-stopping bookkeeping.
-pub fn minibatch_step(params: &Params, state: &mut KMeansState, points: &[f32], rng: &mut Rng) -> BatchOutcome {
+pub fn minibatch_step(
+    params: &Params,
+    state: &mut KMeansState,
+    points: &[f32],
+    rng: &mut Rng,
+) -> BatchOutcome {
     let dim = state.dim;
     let norms = distance::row_sq_norms(points, dim);
     let nearest = assign(points, &norms, &state.centroids, dim);
     let batch_inertia = mean_sq_dist(&nearest);
-    let mut outcome = BatchOutcome { nearest, batch_inertia, lloyd_iterations: 0, reassigned: 0 };
+    let mut outcome = BatchOutcome {
+        nearest,
+        batch_inertia,
+        lloyd_iterations: 0,
+        reassigned: 0,
+    };
     if state.converged || outcome.nearest.is_empty() {
         return outcome;
     }
@@ -135,15 +155,30 @@ pub fn minibatch_step(params: &Params, state: &mut KMeansState, points: &[f32], 
 /// Greedy k-means++ (scikit-learn's `_kmeans_plusplus`): `2 + ln k` candidates per step,
 /// sampled with probability ∝ D², the one that lowers the potential most is kept.
 /// Returns `n_clusters × dim` centroids. O(n·k·d·trials).
-pub fn kmeans_plus_plus(points: &[f32], point_sq_norms: &[f32], dim: usize, n_clusters: usize, rng: &mut Rng) -> Vec<f32> {
+pub fn kmeans_plus_plus(
+    points: &[f32],
+    point_sq_norms: &[f32],
+    dim: usize,
+    n_clusters: usize,
+    rng: &mut Rng,
+) -> Vec<f32> {
     let n = point_sq_norms.len();
-    assert!(n > 0 && n_clusters > 0, "k-means++ needs points and clusters");
+    assert!(
+        n > 0 && n_clusters > 0,
+        "k-means++ needs points and clusters"
+    );
     let n_trials = 2 + (n_clusters as f64).ln().floor() as usize;
     let row = |i: usize| &points[i * dim..(i + 1) * dim];
     let first = rng.below(n as u64) as usize;
     let mut centroids = Vec::with_capacity(n_clusters * dim);
     centroids.extend_from_slice(row(first));
-    let mut closest = distance::sq_dists(points, point_sq_norms, row(first), &point_sq_norms[first..=first], dim);
+    let mut closest = distance::sq_dists(
+        points,
+        point_sq_norms,
+        row(first),
+        &point_sq_norms[first..=first],
+        dim,
+    );
     let mut potential = sum_f64(&closest);
     let mut prefix = Vec::with_capacity(n);
     for _ in 1..n_clusters {
@@ -162,9 +197,18 @@ pub fn kmeans_plus_plus(points: &[f32], point_sq_norms: &[f32], dim: usize, n_cl
                 }
             })
             .collect();
-        let candidate_rows: Vec<f32> = candidates.iter().flat_map(|&c| row(c).iter().copied()).collect();
+        let candidate_rows: Vec<f32> = candidates
+            .iter()
+            .flat_map(|&c| row(c).iter().copied())
+            .collect();
         let candidate_norms: Vec<f32> = candidates.iter().map(|&c| point_sq_norms[c]).collect();
-        let dists = distance::sq_dists(points, point_sq_norms, &candidate_rows, &candidate_norms, dim);
+        let dists = distance::sq_dists(
+            points,
+            point_sq_norms,
+            &candidate_rows,
+            &candidate_norms,
+            dim,
+        );
         let potential_with = |t: usize| -> f64 {
             closest
                 .iter()
@@ -172,9 +216,13 @@ pub fn kmeans_plus_plus(points: &[f32], point_sq_norms: &[f32], dim: usize, n_cl
                 .map(|(&c, d)| f64::from(c.min(d[t])))
                 .sum()
         };
-        let (best, best_potential) = (0..n_trials)
-            .map(|t| (t, potential_with(t)))
-            .fold((0, f64::INFINITY), |best, cur| if cur.1 < best.1 { cur } else { best });
+        let (best, best_potential) =
+            (0..n_trials)
+                .map(|t| (t, potential_with(t)))
+                .fold(
+                    (0, f64::INFINITY),
+                    |best, cur| if cur.1 < best.1 { cur } else { best },
+                );
         for (c, d) in closest.iter_mut().zip(dists.chunks_exact(n_trials)) {
             *c = c.min(d[best]);
         }
@@ -185,7 +233,13 @@ pub fn kmeans_plus_plus(points: &[f32], point_sq_norms: &[f32], dim: usize, n_cl
 }
 
 fn assign(points: &[f32], norms: &[f32], centroids: &[f32], dim: usize) -> Vec<Nearest> {
-    distance::nearest(points, norms, centroids, &distance::row_sq_norms(centroids, dim), dim)
+    distance::nearest(
+        points,
+        norms,
+        centroids,
+        &distance::row_sq_norms(centroids, dim),
+        dim,
+    )
 }
 
 fn sum_f64(values: &[f32]) -> f64 {
@@ -198,7 +252,12 @@ fn mean_sq_dist(nearest: &[Nearest]) -> f64 {
 }
 
 /// Per-cluster sums (f64, in item order) and member counts of a labelled batch.
-fn cluster_sums(points: &[f32], dim: usize, nearest: &[Nearest], n_clusters: usize) -> (Vec<f64>, Vec<u64>) {
+fn cluster_sums(
+    points: &[f32],
+    dim: usize,
+    nearest: &[Nearest],
+    n_clusters: usize,
+) -> (Vec<f64>, Vec<u64>) {
     let mut sums = vec![0.0f64; n_clusters * dim];
     let mut members = vec![0u64; n_clusters];
     for (point, n) in points.chunks_exact(dim).zip(nearest) {
@@ -214,13 +273,22 @@ fn cluster_sums(points: &[f32], dim: usize, nearest: &[Nearest], n_clusters: usi
 /// One Lloyd update: every centroid becomes the mean of its members. Empty clusters are moved
 /// to the points farthest from their centres (scikit-learn's relocation), deterministically.
 /// Returns the new centroids and the number of relocations.
-fn lloyd_update(metric: Metric, points: &[f32], dim: usize, nearest: &[Nearest], centroids: &[f32]) -> (Vec<f32>, u32) {
+fn lloyd_update(
+    metric: Metric,
+    points: &[f32],
+    dim: usize,
+    nearest: &[Nearest],
+    centroids: &[f32],
+) -> (Vec<f32>, u32) {
     let n_clusters = centroids.len() / dim;
     let (sums, members) = cluster_sums(points, dim, nearest, n_clusters);
     let mut updated = centroids.to_vec();
     for c in (0..n_clusters).filter(|&c| members[c] > 0) {
         let count = members[c] as f64;
-        for (u, &s) in updated[c * dim..(c + 1) * dim].iter_mut().zip(&sums[c * dim..(c + 1) * dim]) {
+        for (u, &s) in updated[c * dim..(c + 1) * dim]
+            .iter_mut()
+            .zip(&sums[c * dim..(c + 1) * dim])
+        {
             *u = (s / count) as f32;
         }
     }
@@ -241,9 +309,17 @@ fn lloyd_update(metric: Metric, points: &[f32], dim: usize, nearest: &[Nearest],
 
 /// `sqrt(Σ‖new − old‖² / Σ‖old‖²)`, the shift relative to the centroids' own scale.
 fn relative_shift(old: &[f32], new: &[f32]) -> f64 {
-    let moved: f64 = old.iter().zip(new).map(|(&a, &b)| (f64::from(b) - f64::from(a)).powi(2)).sum();
+    let moved: f64 = old
+        .iter()
+        .zip(new)
+        .map(|(&a, &b)| (f64::from(b) - f64::from(a)).powi(2))
+        .sum();
     let scale: f64 = old.iter().map(|&a| f64::from(a).powi(2)).sum();
-    if scale > 0.0 { (moved / scale).sqrt() } else { moved.sqrt() }
+    if scale > 0.0 {
+        (moved / scale).sqrt()
+    } else {
+        moved.sqrt()
+    }
 }
 
 /// The mini-batch rule with per-centre counts: each centre moves to the weighted mean of its
@@ -269,7 +345,13 @@ fn minibatch_update(metric: Metric, state: &mut KMeansState, points: &[f32], nea
 /// Moves centres whose count fell below 1% of the largest (scikit-learn's
 /// `reassignment_ratio`) onto batch points drawn with probability ∝ their squared distance,
 /// where the model fits worst. At most half the batch moves; the smallest counts go first.
-fn reassign_starved(metric: Metric, state: &mut KMeansState, points: &[f32], nearest: &[Nearest], rng: &mut Rng) -> u32 {
+fn reassign_starved(
+    metric: Metric,
+    state: &mut KMeansState,
+    points: &[f32],
+    nearest: &[Nearest],
+    rng: &mut Rng,
+) -> u32 {
     let dim = state.dim;
     let max_count = state.counts.iter().cloned().fold(0.0, f64::max);
     let mut starved: Vec<usize> = (0..state.counts.len())
@@ -325,7 +407,12 @@ fn draw_weighted(weights: &mut [f64], rng: &mut Rng) -> usize {
 
 /// scikit-learn MiniBatchKMeans' early stopping: an exponentially weighted average of the batch
 /// inertia; `patience` steps without a new minimum freeze the centroids.
-fn track_convergence(params: &Params, state: &mut KMeansState, batch_len: usize, batch_inertia: f64) {
+fn track_convergence(
+    params: &Params,
+    state: &mut KMeansState,
+    batch_len: usize,
+    batch_inertia: f64,
+) {
     state.n_steps += 1;
     let alpha = (2.0 * batch_len as f64 / (params.n_items as f64 + 1.0)).min(1.0);
     let ewa = match state.ewa_inertia {
@@ -349,13 +436,22 @@ mod tests {
     use super::*;
 
     fn params(k: usize, n_items: usize) -> Params {
-        Params { n_clusters: k, metric: Metric::Euclidean, tol: 1e-6, max_iter: 100, patience: 3, n_items }
+        Params {
+            n_clusters: k,
+            metric: Metric::Euclidean,
+            tol: 1e-6,
+            max_iter: 100,
+            patience: 3,
+            n_items,
+        }
     }
 
     /// `n_blobs` Gaussian-ish blobs (sum of uniforms) around well-separated centres.
     fn blobs(n_blobs: usize, per_blob: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<usize>) {
         let mut rng = Rng::for_stream(seed, 0);
-        let centres: Vec<f32> = (0..n_blobs * dim).map(|_| (rng.next_f64() * 40.0 - 20.0) as f32).collect();
+        let centres: Vec<f32> = (0..n_blobs * dim)
+            .map(|_| (rng.next_f64() * 40.0 - 20.0) as f32)
+            .collect();
         let mut points = Vec::new();
         let mut labels = Vec::new();
         for i in 0..n_blobs * per_blob {
@@ -375,7 +471,10 @@ mod tests {
         for (n, &l) in nearest.iter().zip(labels) {
             table[n.cluster as usize][l] += 1;
         }
-        let agree: usize = table.iter().map(|row| row.iter().max().copied().unwrap_or(0)).sum();
+        let agree: usize = table
+            .iter()
+            .map(|row| row.iter().max().copied().unwrap_or(0))
+            .sum();
         agree as f64 / labels.len() as f64
     }
 
@@ -390,7 +489,9 @@ mod tests {
 
     #[test]
     fn kmeans_plus_plus_puts_one_centre_in_each_blob() {
-        let points = [0.0, 0.0, 0.1, 0.1, 0.0, 0.1, 10.0, 10.0, 10.1, 10.0, 10.0, 10.1];
+        let points = [
+            0.0, 0.0, 0.1, 0.1, 0.0, 0.1, 10.0, 10.0, 10.1, 10.0, 10.0, 10.1,
+        ];
         let norms = distance::row_sq_norms(&points, 2);
         for seed in 0..20 {
             let c = kmeans_plus_plus(&points, &norms, 2, 2, &mut Rng::for_stream(seed, 0));
@@ -401,8 +502,10 @@ mod tests {
     #[test]
     fn lloyd_converges_to_the_blob_means() {
         let points = [0.0, 0.0, 2.0, 0.0, 10.0, 10.0, 10.0, 12.0];
-        let (state, outcome) = fit_first_batch(&params(2, 4), &points, 2, &mut Rng::for_stream(1, 0));
-        let mut centres: Vec<(f32, f32)> = state.centroids.chunks(2).map(|c| (c[0], c[1])).collect();
+        let (state, outcome) =
+            fit_first_batch(&params(2, 4), &points, 2, &mut Rng::for_stream(1, 0));
+        let mut centres: Vec<(f32, f32)> =
+            state.centroids.chunks(2).map(|c| (c[0], c[1])).collect();
         centres.sort_by(|a, b| a.0.total_cmp(&b.0));
         assert_eq!(centres, [(1.0, 0.0), (10.0, 11.0)]);
         assert_eq!(state.counts, [2.0, 2.0]);
@@ -423,7 +526,12 @@ mod tests {
             n_steps: 0,
             items_since_reassign: 0,
         };
-        let outcome = minibatch_step(&params(2, 100), &mut state, &[4.0, 12.0, 14.0], &mut Rng::for_stream(1, 1));
+        let outcome = minibatch_step(
+            &params(2, 100),
+            &mut state,
+            &[4.0, 12.0, 14.0],
+            &mut Rng::for_stream(1, 1),
+        );
         // Centre 0: (0·3 + 4) / 4 = 1; centre 1: (10·1 + 12 + 14) / 3 = 12.
         assert_eq!(state.centroids, [1.0, 12.0]);
         assert_eq!(state.counts, [4.0, 3.0]);
@@ -477,9 +585,13 @@ mod tests {
         // Three identical points and one far point, k = 3: k-means++ must fall back to
         // duplicates, and Lloyd relocates the empty centre to the far point.
         let points = [1.0, 1.0, 1.0, 9.0];
-        let (state, outcome) = fit_first_batch(&params(3, 4), &points, 1, &mut Rng::for_stream(3, 0));
+        let (state, outcome) =
+            fit_first_batch(&params(3, 4), &points, 1, &mut Rng::for_stream(3, 0));
         assert!(state.centroids.contains(&9.0) && state.centroids.contains(&1.0));
-        assert_eq!(outcome.nearest.iter().filter(|n| n.sq_dist == 0.0).count(), 4);
+        assert_eq!(
+            outcome.nearest.iter().filter(|n| n.sq_dist == 0.0).count(),
+            4
+        );
     }
 
     #[test]
@@ -489,10 +601,14 @@ mod tests {
         let n = labels.len();
         let p = params(n_blobs, n);
         let first = 400;
-        let (mut state, first_outcome) = fit_first_batch(&p, &points[..first * dim], dim, &mut Rng::for_stream(5, 0));
+        let (mut state, first_outcome) =
+            fit_first_batch(&p, &points[..first * dim], dim, &mut Rng::for_stream(5, 0));
         let mut nearest = first_outcome.nearest;
         for (b, batch) in points[first * dim..].chunks(200 * dim).enumerate() {
-            nearest.extend(minibatch_step(&p, &mut state, batch, &mut Rng::for_stream(5, b as u64 + 1)).nearest);
+            nearest.extend(
+                minibatch_step(&p, &mut state, batch, &mut Rng::for_stream(5, b as u64 + 1))
+                    .nearest,
+            );
         }
         assert!(purity(&nearest, &labels, n_blobs, n_blobs) >= 0.95);
     }
@@ -528,10 +644,19 @@ mod tests {
         let (points, _) = blobs(6, 400, dim, 4);
         let p = params(6, 2400);
         let fit = |threads| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             pool.install(|| {
-                let (mut state, _) = fit_first_batch(&p, &points[..600 * dim], dim, &mut Rng::for_stream(1, 0));
-                minibatch_step(&p, &mut state, &points[600 * dim..], &mut Rng::for_stream(1, 1));
+                let (mut state, _) =
+                    fit_first_batch(&p, &points[..600 * dim], dim, &mut Rng::for_stream(1, 0));
+                minibatch_step(
+                    &p,
+                    &mut state,
+                    &points[600 * dim..],
+                    &mut Rng::for_stream(1, 1),
+                );
                 bits(&state)
             })
         };

@@ -111,10 +111,15 @@ mod tests {
 
     #[test]
     fn similar_keywords_are_closer_than_unrelated_ones() {
-        let corpus: Vec<String> = ["running shoes", "running shoe", "mortgage rates today", "best running shoes"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let corpus: Vec<String> = [
+            "running shoes",
+            "running shoe",
+            "mortgage rates today",
+            "best running shoes",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let model = LexicalEmbedder::fit(&corpus);
         let a = embed(&model, "running shoes");
         let b = embed(&model, "running shoe");
@@ -122,7 +127,11 @@ mod tests {
         assert!((cosine(&a, &a) - 1.0).abs() < 1e-5);
         assert!(cosine(&a, &b) > 0.7);
         assert!(cosine(&a, &b) > cosine(&a, &c) + 0.5);
-        assert_eq!(embed(&model, "Running  SHOES"), a, "case and spacing do not matter");
+        assert_eq!(
+            embed(&model, "Running  SHOES"),
+            a,
+            "case and spacing do not matter"
+        );
     }
 
     #[test]

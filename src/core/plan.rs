@@ -20,7 +20,13 @@ impl BatchPlan {
     /// Plans `n_items` items: batch 0 holds `first_batch_len(..)` items, then batches of
     /// `batch_size` (the last one may be shorter). The permutation comes from
     /// `Rng::for_stream(seed, PLAN_STREAM)` (Fisher–Yates).
-    pub fn new(n_items: usize, n_clusters: usize, batch_size: usize, first_share: f64, seed: u64) -> BatchPlan {
+    pub fn new(
+        n_items: usize,
+        n_clusters: usize,
+        batch_size: usize,
+        first_share: f64,
+        seed: u64,
+    ) -> BatchPlan {
         assert!(batch_size > 0, "batch size must be positive");
         let mut order: Vec<usize> = (0..n_items).collect();
         let mut rng = Rng::for_stream(seed, PLAN_STREAM);
@@ -29,13 +35,10 @@ impl BatchPlan {
             order.swap(i, j);
         }
         let first = first_batch_len(n_items, n_clusters, first_share);
-        let mut batches = vec![0..first];
-        let mut start = first;
-        while start < n_items {
-            let end = (start + batch_size).min(n_items);
-            batches.push(start..end);
-            start = end;
-        }
+        let later = (first..n_items)
+            .step_by(batch_size)
+            .map(|start| start..(start + batch_size).min(n_items));
+        let batches = std::iter::once(0..first).chain(later).collect();
         BatchPlan { order, batches }
     }
 

@@ -199,7 +199,10 @@ mod tests {
     fn highest_volume_then_nearest_then_shortest() {
         let texts = strings(&["aa", "b", "cccc", "dd", "e"]);
         let volumes = [10, 50, 50, 50, 1];
-        let attrs = ItemAttrs { texts: Some(&texts), volumes: Some(&volumes) };
+        let attrs = ItemAttrs {
+            texts: Some(&texts),
+            volumes: Some(&volumes),
+        };
         let mut book = ClusterBook::new(5, 1);
         for (item, distance) in [(0, 0.0), (1, 0.2), (2, 0.1), (3, 0.1), (4, 0.0)] {
             book.place(attrs, item, 0, distance);
@@ -214,7 +217,10 @@ mod tests {
     #[test]
     fn without_volumes_the_nearest_member_wins() {
         let texts = strings(&["far", "near"]);
-        let attrs = ItemAttrs { texts: Some(&texts), volumes: None };
+        let attrs = ItemAttrs {
+            texts: Some(&texts),
+            volumes: None,
+        };
         let mut book = ClusterBook::new(2, 1);
         book.place(attrs, 0, 0, 0.5);
         book.place(attrs, 1, 0, 0.1);
@@ -224,18 +230,27 @@ mod tests {
     #[test]
     fn titles_stay_unique_and_only_dirty_clusters_change() {
         let texts = strings(&["same", "same", "other"]);
-        let attrs = ItemAttrs { texts: Some(&texts), volumes: None };
+        let attrs = ItemAttrs {
+            texts: Some(&texts),
+            volumes: None,
+        };
         let mut book = ClusterBook::new(3, 3);
         book.place(attrs, 0, 0, 0.0);
         book.place(attrs, 1, 1, 0.0);
         book.place(attrs, 2, 1, 0.5);
         let first = book.refresh(attrs);
         assert_eq!(first.len(), 2);
-        assert_eq!(titles(&book, 3), [Some("same".into()), Some("other".into()), None]);
+        assert_eq!(
+            titles(&book, 3),
+            [Some("same".into()), Some("other".into()), None]
+        );
         // Moving item 0 away frees "same" for cluster 1.
         book.place(attrs, 0, 2, 0.0);
         let second = book.refresh(attrs);
-        assert_eq!(second.iter().map(|s| s.cluster_id).collect::<Vec<_>>(), [0, 2]);
+        assert_eq!(
+            second.iter().map(|s| s.cluster_id).collect::<Vec<_>>(),
+            [0, 2]
+        );
         assert_eq!(second[0].title, "cluster-0");
         assert_eq!(second[0].size, 0);
         assert_eq!(second[1].title, "same");
@@ -243,7 +258,10 @@ mod tests {
 
     #[test]
     fn items_without_text_are_named_by_id() {
-        let attrs = ItemAttrs { texts: None, volumes: None };
+        let attrs = ItemAttrs {
+            texts: None,
+            volumes: None,
+        };
         let mut book = ClusterBook::new(2, 2);
         book.place(attrs, 0, 1, 0.3);
         book.place(attrs, 1, 1, 0.3);
@@ -256,7 +274,10 @@ mod tests {
     #[test]
     fn fallback_name_avoids_a_text_that_looks_like_it() {
         let texts = strings(&["cluster-1", "cluster-1"]);
-        let attrs = ItemAttrs { texts: Some(&texts), volumes: None };
+        let attrs = ItemAttrs {
+            texts: Some(&texts),
+            volumes: None,
+        };
         let mut book = ClusterBook::new(2, 2);
         book.place(attrs, 0, 0, 0.0);
         book.place(attrs, 1, 1, 0.0);
@@ -269,7 +290,10 @@ mod tests {
     fn restored_book_continues_like_the_original() {
         let texts = strings(&["a", "b", "c", "d"]);
         let volumes = [1, 2, 3, 4];
-        let attrs = ItemAttrs { texts: Some(&texts), volumes: Some(&volumes) };
+        let attrs = ItemAttrs {
+            texts: Some(&texts),
+            volumes: Some(&volumes),
+        };
         let mut original = ClusterBook::new(4, 2);
         original.place(attrs, 0, 0, 0.1);
         original.place(attrs, 1, 1, 0.2);

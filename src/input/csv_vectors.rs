@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use super::{Dataset, IdRegistry, InputFormat, VectorBuilder, column, csv_reader, csv_records, embeddings};
+use super::{
+    Dataset, IdRegistry, InputFormat, VectorBuilder, column, csv_reader, csv_records, embeddings,
+};
 use crate::error::{Error, Result};
 
 /// True when the header has no `keyword` column and the first data row's component columns
@@ -14,11 +16,16 @@ pub(super) fn looks_like_vectors(text: &[u8]) -> bool {
     let (Some(Ok(header)), Some(Ok(first))) = (records.next(), records.next()) else {
         return false;
     };
-    let names: Vec<String> = header.iter().map(|h| String::from_utf8_lossy(h).trim().to_ascii_lowercase()).collect();
+    let names: Vec<String> = header
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_ascii_lowercase())
+        .collect();
     if names.iter().any(|n| n == "keyword") {
         return false;
     }
-    let components: Vec<usize> = (0..names.len()).filter(|&i| names[i] != "id" && names[i] != "text").collect();
+    let components: Vec<usize> = (0..names.len())
+        .filter(|&i| names[i] != "id" && names[i] != "text")
+        .collect();
     !components.is_empty()
         && components.iter().all(|&i| {
             first
@@ -35,9 +42,15 @@ pub(super) fn read(path: &Path, text: &[u8]) -> Result<Dataset> {
     };
     let id = column(header, "id");
     let text_column = column(header, "text");
-    let components: Vec<usize> = (0..header.len()).filter(|&i| Some(i) != id && Some(i) != text_column).collect();
+    let components: Vec<usize> = (0..header.len())
+        .filter(|&i| Some(i) != id && Some(i) != text_column)
+        .collect();
     if components.is_empty() {
-        return Err(Error::input(path, Some(1), "no vector columns (every column but id and text is one)"));
+        return Err(Error::input(
+            path,
+            Some(1),
+            "no vector columns (every column but id and text is one)",
+        ));
     }
     let mut ids = IdRegistry::default();
     let mut texts = Vec::new();
@@ -47,7 +60,11 @@ pub(super) fn read(path: &Path, text: &[u8]) -> Result<Dataset> {
             .iter()
             .map(|&c| {
                 fields[c].trim().parse::<f64>().map_err(|_| {
-                    Error::input(path, Some(*line), format!("column {:?}: {:?} is not a number", header[c], fields[c]))
+                    Error::input(
+                        path,
+                        Some(*line),
+                        format!("column {:?}: {:?} is not a number", header[c], fields[c]),
+                    )
                 })
             })
             .collect::<Result<Vec<f64>>>()?;
@@ -67,7 +84,11 @@ mod tests {
 
     #[test]
     fn reads_the_documented_layout() {
-        let data = read_str("v.csv", b"id,v0,text,v1\na,1,hello,2\nb,3,\"multi\nline\",4\n").unwrap();
+        let data = read_str(
+            "v.csv",
+            b"id,v0,text,v1\na,1,hello,2\nb,3,\"multi\nline\",4\n",
+        )
+        .unwrap();
         assert_eq!(data.ids, ["a", "b"]);
         assert_eq!(data.texts.as_deref().unwrap(), ["hello", "multi\nline"]);
         let mut rows = Vec::new();
@@ -78,13 +99,22 @@ mod tests {
     #[test]
     fn defects_name_their_line() {
         let cases: [(&[u8], &str); 3] = [
-            (b"v0,v1\n1,2\n\"x\ny\",NaN\n3,nan\n", ":3: column \"v0\": \"x\\ny\" is not a number"),
+            (
+                b"v0,v1\n1,2\n\"x\ny\",NaN\n3,nan\n",
+                ":3: column \"v0\": \"x\\ny\" is not a number",
+            ),
             (b"v0,v1\n1,2\n3,NaN\n", ":3: vector value 2 is NaN"),
-            (b"id,v0\na,1\nb,2\na,3\n", ":4: duplicate id \"a\" (first on line 2)"),
+            (
+                b"id,v0\na,1\nb,2\na,3\n",
+                ":4: duplicate id \"a\" (first on line 2)",
+            ),
         ];
         for (content, expected) in cases {
             let message = error_of(read_str("bad.csv", content));
-            assert!(message.ends_with(expected), "{message} should end with {expected}");
+            assert!(
+                message.ends_with(expected),
+                "{message} should end with {expected}"
+            );
         }
     }
 }

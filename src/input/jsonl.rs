@@ -22,7 +22,8 @@ pub(super) fn read(path: &Path, text: &[u8]) -> Result<Dataset> {
     let mut with_ids = None;
     for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
         let line = index as u64 + 1;
-        let raw = std::str::from_utf8(raw).map_err(|_| Error::input(path, Some(line), "invalid UTF-8"))?;
+        let raw = std::str::from_utf8(raw)
+            .map_err(|_| Error::input(path, Some(line), "invalid UTF-8"))?;
         if raw.trim().is_empty() {
             continue;
         }
@@ -30,7 +31,11 @@ pub(super) fn read(path: &Path, text: &[u8]) -> Result<Dataset> {
             .map_err(|e| Error::input(path, Some(line), format!("invalid JSON line: {e}")))?;
         let id = parsed.id.map(|id| id_text(path, line, id)).transpose()?;
         if *with_ids.get_or_insert(id.is_some()) != id.is_some() {
-            return Err(Error::input(path, Some(line), "either every line has an \"id\" or none does"));
+            return Err(Error::input(
+                path,
+                Some(line),
+                "either every line has an \"id\" or none does",
+            ));
         }
         ids.push(path, line, id)?;
         vectors.push(path, line, parsed.embedding.into_iter())?;
@@ -45,7 +50,11 @@ fn id_text(path: &Path, line: u64, id: serde_json::Value) -> Result<String> {
     match id {
         serde_json::Value::String(s) => Ok(s),
         serde_json::Value::Number(n) => Ok(n.to_string()),
-        other => Err(Error::input(path, Some(line), format!("\"id\" must be a string or a number, not {other}"))),
+        other => Err(Error::input(
+            path,
+            Some(line),
+            format!("\"id\" must be a string or a number, not {other}"),
+        )),
     }
 }
 
@@ -64,15 +73,33 @@ mod tests {
     #[test]
     fn defects_name_their_line() {
         let cases: [(&[u8], &str); 5] = [
-            (b"{\"embedding\": [1, 2]}\n{\"embedding\": [1]}\n", ":2: vector has 1 values, expected 2"),
-            (b"{\"id\": 1, \"embedding\": [1]}\n{\"id\": 1, \"embedding\": [2]}\n", ":2: duplicate id \"1\" (first on line 1)"),
-            (b"{\"embedding\": [1]}\n{\"embedding\": [1e39]}\n", ":2: vector value 1 is infinite (or beyond f32 range)"),
-            (b"{\"embedding\": [1]}\n{\"embedding\": [\"a\"]}\n", ":2: invalid JSON line"),
-            (b"{\"id\": 1, \"embedding\": [1]}\n{\"embedding\": [2]}\n", ":2: either every line has an \"id\" or none does"),
+            (
+                b"{\"embedding\": [1, 2]}\n{\"embedding\": [1]}\n",
+                ":2: vector has 1 values, expected 2",
+            ),
+            (
+                b"{\"id\": 1, \"embedding\": [1]}\n{\"id\": 1, \"embedding\": [2]}\n",
+                ":2: duplicate id \"1\" (first on line 1)",
+            ),
+            (
+                b"{\"embedding\": [1]}\n{\"embedding\": [1e39]}\n",
+                ":2: vector value 1 is infinite (or beyond f32 range)",
+            ),
+            (
+                b"{\"embedding\": [1]}\n{\"embedding\": [\"a\"]}\n",
+                ":2: invalid JSON line",
+            ),
+            (
+                b"{\"id\": 1, \"embedding\": [1]}\n{\"embedding\": [2]}\n",
+                ":2: either every line has an \"id\" or none does",
+            ),
         ];
         for (content, expected) in cases {
             let message = error_of(read_str("bad.jsonl", content));
-            assert!(message.contains(expected), "{message} should contain {expected}");
+            assert!(
+                message.contains(expected),
+                "{message} should contain {expected}"
+            );
             assert_eq!(message.lines().count(), 1);
         }
     }

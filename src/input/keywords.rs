@@ -15,7 +15,8 @@ pub(super) fn read_txt(path: &Path, text: &[u8]) -> Result<Dataset> {
     let body = text.strip_suffix(b"\n").unwrap_or(text);
     for (index, line) in body.split(|&b| b == b'\n').enumerate() {
         let line_no = index as u64 + 1;
-        let line = std::str::from_utf8(line).map_err(|_| Error::input(path, Some(line_no), "invalid UTF-8"))?;
+        let line = std::str::from_utf8(line)
+            .map_err(|_| Error::input(path, Some(line_no), "invalid UTF-8"))?;
         list.push(path, line_no, line, None)?;
     }
     Ok(list.finish(InputFormat::KeywordsTxt, false))
@@ -26,13 +27,23 @@ pub(super) fn read_csv(path: &Path, text: &[u8]) -> Result<Dataset> {
     let Some(((_, header), rows)) = records.split_first() else {
         return Err(Error::input(path, None, "empty file"));
     };
-    let keyword = column(header, "keyword")
-        .ok_or_else(|| Error::input(path, Some(1), format!("missing column \"keyword\" (header: {:?})", header.join(","))))?;
+    let keyword = column(header, "keyword").ok_or_else(|| {
+        Error::input(
+            path,
+            Some(1),
+            format!(
+                "missing column \"keyword\" (header: {:?})",
+                header.join(",")
+            ),
+        )
+    })?;
     let volume = column(header, "volume");
     let mut list = KeywordList::default();
     for (line, fields) in rows {
         let volume = volume
-            .map(|v| parse_volume(&fields[v]).map_err(|reason| Error::input(path, Some(*line), reason)))
+            .map(|v| {
+                parse_volume(&fields[v]).map_err(|reason| Error::input(path, Some(*line), reason))
+            })
             .transpose()?;
         list.push(path, *line, &fields[keyword], volume)?;
     }
@@ -41,7 +52,11 @@ pub(super) fn read_csv(path: &Path, text: &[u8]) -> Result<Dataset> {
 
 /// A search volume: a non-negative integer, thousands separators allowed, empty meaning 0.
 fn parse_volume(raw: &str) -> std::result::Result<i64, String> {
-    let cleaned: String = raw.trim().chars().filter(|c| !matches!(c, ',' | ' ' | '_')).collect();
+    let cleaned: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ',' | ' ' | '_'))
+        .collect();
     if cleaned.is_empty() {
         return Ok(0);
     }
@@ -77,7 +92,8 @@ impl KeywordList {
                     .ok_or_else(|| Error::input(path, Some(line), "summed volume overflows"))?;
             }
             None => {
-                self.index_of.insert(keyword.to_lowercase(), self.texts.len());
+                self.index_of
+                    .insert(keyword.to_lowercase(), self.texts.len());
                 self.texts.push(keyword.to_string());
                 self.volumes.push(volume);
             }
@@ -106,8 +122,15 @@ mod tests {
 
     #[test]
     fn txt_trims_skips_blanks_and_merges_case_duplicates() {
-        let data = read_str("k.txt", "\u{feff}Running Shoes\r\n\n  running shoes \nmortgage\n".as_bytes()).unwrap();
-        assert_eq!(data.texts.as_deref().unwrap(), ["Running Shoes", "mortgage"]);
+        let data = read_str(
+            "k.txt",
+            "\u{feff}Running Shoes\r\n\n  running shoes \nmortgage\n".as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            data.texts.as_deref().unwrap(),
+            ["Running Shoes", "mortgage"]
+        );
         assert_eq!((data.merged_duplicates, data.skipped_blank), (1, 1));
         assert!(data.volumes.is_none());
         assert_eq!(data.ids, ["0", "1"]);
@@ -118,10 +141,16 @@ mod tests {
         let text = "\u{feff}Keyword,VOLUME\n\"shoes, red\",\"1,200\"\nSHOES, RED,5\nhat,\n\"multi\nline\",7\nlast,3\n";
         let data = read_str("k.csv", text.as_bytes());
         // `SHOES, RED,5` has three fields: the CSV is ragged there.
-        assert_eq!(error_of(data), format!("{}:3: expected 2 fields, found 3", dir_file("k.csv")));
+        assert_eq!(
+            error_of(data),
+            format!("{}:3: expected 2 fields, found 3", dir_file("k.csv"))
+        );
         let text = "\u{feff}Keyword,VOLUME\n\"shoes, red\",\"1,200\"\n\"SHOES, RED\",5\nhat,\n\"multi\nline\",7\nlast,3\n";
         let data = read_str("k2.csv", text.as_bytes()).unwrap();
-        assert_eq!(data.texts.as_deref().unwrap(), ["shoes, red", "hat", "multi\nline", "last"]);
+        assert_eq!(
+            data.texts.as_deref().unwrap(),
+            ["shoes, red", "hat", "multi\nline", "last"]
+        );
         assert_eq!(data.volumes.as_deref().unwrap(), [1205, 0, 7, 3]);
         assert_eq!(data.merged_duplicates, 1);
     }
@@ -129,15 +158,27 @@ mod tests {
     #[test]
     fn line_numbers_count_quoted_newlines() {
         let text = "keyword,volume\n\"a\nb\",1\nc,-4\n";
-        assert_eq!(error_of(read_str("neg.csv", text.as_bytes())), format!("{}:4: negative volume \"-4\"", dir_file("neg.csv")));
+        assert_eq!(
+            error_of(read_str("neg.csv", text.as_bytes())),
+            format!("{}:4: negative volume \"-4\"", dir_file("neg.csv"))
+        );
         let text = "keyword,volume\nc,lots\n";
-        assert!(error_of(read_str("nn.csv", text.as_bytes())).ends_with(":2: volume \"lots\" is not a whole number"));
+        assert!(
+            error_of(read_str("nn.csv", text.as_bytes()))
+                .ends_with(":2: volume \"lots\" is not a whole number")
+        );
     }
 
     #[test]
     fn invalid_utf8_names_its_line() {
-        assert!(error_of(read_str("bad.txt", b"ok\nalso ok\nbad \xff byte\n")).ends_with(":3: invalid UTF-8"));
-        assert!(error_of(read_str("bad.csv", b"keyword\nok\nbad \xff\n")).ends_with(":3: invalid UTF-8"));
+        assert!(
+            error_of(read_str("bad.txt", b"ok\nalso ok\nbad \xff byte\n"))
+                .ends_with(":3: invalid UTF-8")
+        );
+        assert!(
+            error_of(read_str("bad.csv", b"keyword\nok\nbad \xff\n"))
+                .ends_with(":3: invalid UTF-8")
+        );
     }
 
     fn dir_file(name: &str) -> String {

@@ -15,7 +15,9 @@ use crate::core::lexical::{LEXICAL_DIM, LexicalEmbedder};
 use crate::error::{Error, Result};
 
 /// The input layouts kbatch reads. Chosen from the file extension unless `--format` says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum InputFormat {
     /// `.csv` with a `keyword` column and an optional `volume` column.
@@ -133,7 +135,9 @@ pub fn read_input(path: &Path, format: Option<InputFormat>) -> Result<Dataset> {
 /// Lowercase hex blake3 of a file's bytes (memory-mapped, hashed on all cores).
 pub fn hash_file(path: &Path) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
-    hasher.update_mmap_rayon(path).map_err(|e| Error::io(path, e))?;
+    hasher
+        .update_mmap_rayon(path)
+        .map_err(|e| Error::io(path, e))?;
     Ok(hasher.finalize().to_hex().to_string())
 }
 
@@ -174,7 +178,11 @@ fn strip_bom(bytes: &[u8]) -> &[u8] {
 /// A CSV reader over `text` (comma, or tab when the header has tabs and no commas).
 fn csv_reader(text: &[u8]) -> csv::Reader<&[u8]> {
     let header = text.split(|&b| b == b'\n').next().unwrap_or_default();
-    let delimiter = if header.contains(&b'\t') && !header.contains(&b',') { b'\t' } else { b',' };
+    let delimiter = if header.contains(&b'\t') && !header.contains(&b',') {
+        b'\t'
+    } else {
+        b','
+    };
     csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -217,7 +225,9 @@ fn csv_error(path: &Path, e: &csv::Error) -> Error {
 
 /// Index of the header column named `name` (trimmed, case-insensitive).
 fn column(header: &[String], name: &str) -> Option<usize> {
-    header.iter().position(|h| h.trim().eq_ignore_ascii_case(name))
+    header
+        .iter()
+        .position(|h| h.trim().eq_ignore_ascii_case(name))
 }
 
 /// Assigns item ids: given ones must be unique; absent ones become the item index.
@@ -231,7 +241,11 @@ impl IdRegistry {
     fn push(&mut self, path: &Path, line: u64, id: Option<String>) -> Result<()> {
         let id = id.unwrap_or_else(|| self.ids.len().to_string());
         if let Some(first) = self.first_line.insert(id.clone(), line) {
-            return Err(Error::input(path, Some(line), format!("duplicate id {id:?} (first on line {first})")));
+            return Err(Error::input(
+                path,
+                Some(line),
+                format!("duplicate id {id:?} (first on line {first})"),
+            ));
         }
         self.ids.push(id);
         Ok(())
@@ -246,19 +260,32 @@ struct VectorBuilder {
 }
 
 impl VectorBuilder {
-    fn push(&mut self, path: &Path, line: u64, row: impl ExactSizeIterator<Item = f64>) -> Result<()> {
+    fn push(
+        &mut self,
+        path: &Path,
+        line: u64,
+        row: impl ExactSizeIterator<Item = f64>,
+    ) -> Result<()> {
         let len = row.len();
         let dim = *self.dim.get_or_insert(len);
         if len == 0 {
             return Err(Error::input(path, Some(line), "empty vector"));
         }
         if len != dim {
-            return Err(Error::input(path, Some(line), format!("vector has {len} values, expected {dim}")));
+            return Err(Error::input(
+                path,
+                Some(line),
+                format!("vector has {len} values, expected {dim}"),
+            ));
         }
         for (column, value) in row.enumerate() {
             let value = value as f32;
             if !value.is_finite() {
-                return Err(Error::input(path, Some(line), format!("vector value {} is {}", column + 1, non_finite(value))));
+                return Err(Error::input(
+                    path,
+                    Some(line),
+                    format!("vector value {} is {}", column + 1, non_finite(value)),
+                ));
             }
             self.data.push(value);
         }
@@ -266,15 +293,27 @@ impl VectorBuilder {
     }
 
     fn finish(self) -> Vectors {
-        Vectors::Dense { data: self.data, dim: self.dim.unwrap_or(0) }
+        Vectors::Dense {
+            data: self.data,
+            dim: self.dim.unwrap_or(0),
+        }
     }
 }
 
 fn non_finite(value: f32) -> &'static str {
-    if value.is_nan() { "NaN" } else { "infinite (or beyond f32 range)" }
+    if value.is_nan() {
+        "NaN"
+    } else {
+        "infinite (or beyond f32 range)"
+    }
 }
 
-fn embeddings(format: InputFormat, ids: IdRegistry, texts: Option<Vec<String>>, vectors: VectorBuilder) -> Dataset {
+fn embeddings(
+    format: InputFormat,
+    ids: IdRegistry,
+    texts: Option<Vec<String>>,
+    vectors: VectorBuilder,
+) -> Dataset {
     Dataset {
         kind: ItemKind::Embeddings,
         format,
@@ -294,7 +333,9 @@ pub(crate) mod tests {
     use std::path::PathBuf;
 
     pub fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name)
     }
 
     /// Reads `content` written to a temporary file with extension `ext`.
@@ -321,7 +362,11 @@ pub(crate) mod tests {
 
     #[test]
     fn gather_copies_rows_in_the_order_asked() {
-        let data = read_str("g.jsonl", b"{\"embedding\": [1, 2]}\n{\"embedding\": [3, 4]}\n").unwrap();
+        let data = read_str(
+            "g.jsonl",
+            b"{\"embedding\": [1, 2]}\n{\"embedding\": [3, 4]}\n",
+        )
+        .unwrap();
         let mut out = Vec::new();
         data.gather(&[1, 0, 1], &mut out);
         assert_eq!(out, [3.0, 4.0, 1.0, 2.0, 3.0, 4.0]);
@@ -332,6 +377,11 @@ pub(crate) mod tests {
         let path = fixture("keywords.txt");
         let data = read_input(&path, None).unwrap();
         assert_eq!(data.blake3, hash_file(&path).unwrap());
-        assert_eq!(data.blake3, blake3::hash(&std::fs::read(&path).unwrap()).to_hex().to_string());
+        assert_eq!(
+            data.blake3,
+            blake3::hash(&std::fs::read(&path).unwrap())
+                .to_hex()
+                .to_string()
+        );
     }
 }

@@ -71,7 +71,9 @@ impl NpyMatrix {
         (0..self.rows).into_par_iter().find_map_first(|i| {
             let mut row = vec![0f32; self.dim];
             self.read_row(i, &mut row);
-            row.iter().position(|v| !v.is_finite()).map(|c| (i, c, row[c]))
+            row.iter()
+                .position(|v| !v.is_finite())
+                .map(|c| (i, c, row[c]))
         })
     }
 }
@@ -88,11 +90,28 @@ pub(super) fn read(path: &Path) -> Result<Dataset> {
     };
     let bad = |reason: String| Error::input(path, None, reason);
     let header = parse_header(&map).map_err(bad)?;
-    let Header { offset, rows, dim, dtype } = header;
-    let matrix = NpyMatrix { map, offset, rows, dim, dtype };
+    let Header {
+        offset,
+        rows,
+        dim,
+        dtype,
+    } = header;
+    let matrix = NpyMatrix {
+        map,
+        offset,
+        rows,
+        dim,
+        dtype,
+    };
     if let Some((row, column, value)) = matrix.first_non_finite() {
-        let what = if value.is_nan() { "NaN" } else { "infinite (or beyond f32 range)" };
-        return Err(bad(format!("row {row}, column {column} (0-based) is {what}")));
+        let what = if value.is_nan() {
+            "NaN"
+        } else {
+            "infinite (or beyond f32 range)"
+        };
+        return Err(bad(format!(
+            "row {row}, column {column} (0-based) is {what}"
+        )));
     }
     Ok(Dataset {
         kind: ItemKind::Embeddings,
@@ -121,7 +140,10 @@ fn parse_header(bytes: &[u8]) -> std::result::Result<Header, String> {
     }
     let (header_len, start) = match bytes[6] {
         1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         v => return Err(format!("unsupported .npy format version {v}")),
     };
     let dict = bytes
@@ -131,7 +153,11 @@ fn parse_header(bytes: &[u8]) -> std::result::Result<Header, String> {
     let dtype = match dict_value(dict, "descr").ok_or("header has no 'descr'")? {
         "'<f4'" => Dtype::F32,
         "'<f8'" => Dtype::F64,
-        other => return Err(format!("unsupported dtype {other}: expected little-endian float32 ('<f4') or float64 ('<f8')")),
+        other => {
+            return Err(format!(
+                "unsupported dtype {other}: expected little-endian float32 ('<f4') or float64 ('<f8')"
+            ));
+        }
     };
     if dict_value(dict, "fortran_order") != Some("False") {
         return Err("Fortran-order arrays are not supported; save with C order".into());
@@ -160,14 +186,25 @@ fn parse_header(bytes: &[u8]) -> std::result::Result<Header, String> {
         .ok_or("shape too large")?;
     let found = bytes.len() - offset.min(bytes.len());
     if found != expected {
-        return Err(format!("truncated or padded data: shape {shape} needs {expected} bytes, found {found}"));
+        return Err(format!(
+            "truncated or padded data: shape {shape} needs {expected} bytes, found {found}"
+        ));
     }
-    Ok(Header { offset, rows, dim, dtype })
+    Ok(Header {
+        offset,
+        rows,
+        dim,
+        dtype,
+    })
 }
 
 /// The raw value of `key` in the header's Python dict literal, e.g. `'<f4'`, `False`, `(3, 4)`.
 fn dict_value<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
     let after = dict.split_once(&format!("'{key}':"))?.1.trim_start();
-    let end = if after.starts_with('(') { after.find(')')? + 1 } else { after.find([',', '}'])? };
+    let end = if after.starts_with('(') {
+        after.find(')')? + 1
+    } else {
+        after.find([',', '}'])?
+    };
     Some(after[..end].trim())
 }

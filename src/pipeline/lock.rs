@@ -19,7 +19,13 @@ pub struct ProjectLock {
 pub fn lock_path(db: &Path, project: &str) -> PathBuf {
     let safe: String = project
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(64)
         .collect();
     let tag = &blake3::hash(project.as_bytes()).to_hex()[..8];
@@ -86,9 +92,15 @@ mod tests {
         let db = dir.join("k.sqlite");
         let held = ProjectLock::acquire(&db, "p q").unwrap();
         let err = ProjectLock::acquire(&db, "p q").err().unwrap();
-        assert!(err.to_string().contains(&std::process::id().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&std::process::id().to_string()),
+            "{err}"
+        );
         assert_eq!(holder(&db, "p q"), Some(std::process::id().to_string()));
-        assert!(ProjectLock::acquire(&db, "p_q").is_ok(), "distinct names, distinct locks");
+        assert!(
+            ProjectLock::acquire(&db, "p_q").is_ok(),
+            "distinct names, distinct locks"
+        );
         drop(held);
         assert!(ProjectLock::acquire(&db, "p q").is_ok());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -20,11 +20,11 @@ use crate::core::plan::BatchPlan;
 use crate::core::rng::Rng;
 use crate::core::titles::{ClusterBook, ItemAttrs};
 use crate::error::{Error, Result};
-use crate::testhook::{self, PausePoint};
 use crate::input::{self, Dataset, InputFormat, ItemKind};
 use crate::store::{
     self, AssignmentRow, BatchCommit, ClusterRow, NewRun, Phase, RunRecord, RunStatus, Store,
 };
+use crate::testhook::{self, PausePoint};
 pub use status::{StatusReport, all_status, project_status};
 
 /// Everything that determines a run's result. Stored with the run; `resume` uses it, not flags.
@@ -75,6 +75,8 @@ pub struct UnitCommitted {
 
 /// Receives progress events; the CLI draws them, tests record them.
 pub trait Progress {
+    /// Called once `create` has read and validated its input.
+    fn ingested(&mut self, notes: &IngestNotes);
     /// Called once before the first unit runs, with the units already committed.
     fn started(&mut self, project: &str, done_units: usize, total_units: usize);
     fn unit_committed(&mut self, event: &UnitCommitted);
@@ -86,7 +88,10 @@ pub enum Outcome {
     Succeeded(RunTimings),
     AlreadySucceeded,
     /// Stopped between units by the cancel flag; `done_units` are committed.
-    Interrupted { done_units: usize, total_units: usize },
+    Interrupted {
+        done_units: usize,
+        total_units: usize,
+    },
 }
 
 /// Where the wall time of a finished `create` or `resume` went.
@@ -106,23 +111,36 @@ pub struct RunTimings {
 /// What ingest noticed, for the CLI to report.
 #[derive(Debug, Clone)]
 pub struct IngestNotes {
+    pub input: PathBuf,
     pub n_items: usize,
     pub merged_duplicates: usize,
     pub skipped_blank: usize,
 }
 
-/// Reads and validates the input, then creates `project` and runs it to completion (or until
+/// What `create` is asked to do.
+#[derive(Debug, Clone)]
+pub struct CreateRequest<'a> {
+    pub project: &'a str,
+    pub input: &'a Path,
+    /// Overrides detection from the extension.
+    pub format: Option<InputFormat>,
+    pub settings: Settings,
+}
+
+/// Reads and validates the input, then creates the project and runs it to completion (or until
 /// `cancel` is set). Bad input or parameters fail before anything is written.
 pub fn create(
     db: &Path,
-    project: &str,
-    input_path: &Path,
-    format: Option<InputFormat>,
-    settings: &Settings,
-    notes: &mut dyn FnMut(&IngestNotes),
+    request: &CreateRequest<'_>,
     progress: &mut dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
+    let CreateRequest {
+        project,
+        input: input_path,
+        format,
+        ref settings,
+    } = *request;
     let command_start = Instant::now();
     // Fail fast, before a possibly long ingest, if the project exists.
     if db.exists() {
@@ -130,7 +148,10 @@ pub fn create(
             Err(Error::ProjectNotFound(_)) => {}
             Ok(_) => {
                 return Err(match lock::holder(db, project) {
-                    Some(pid) => Error::ProjectLocked { project: project.to_string(), pid },
+                    Some(pid) => Error::ProjectLocked {
+                        project: project.to_string(),
+                        pid,
+                    },
                     None => Error::ProjectExists(project.to_string()),
                 });
             }
@@ -138,7 +159,8 @@ pub fn create(
         }
     }
     let data = input::read_input(input_path, format)?;
-    notes(&IngestNotes {
+    progress.ingested(&IngestNotes {
+        input: input_path.to_path_buf(),
         n_items: data.len(),
         merged_duplicates: data.merged_duplicates,
         skipped_blank: data.skipped_blank,
@@ -197,7 +219,8 @@ pub fn resume(
     }
     let config: RunConfig = serde_json::from_str(&run.config_json)
         .map_err(|e| Error::Params(format!("stored config of {project:?} is unreadable: {e}")))?;
-    let input_path = input_override.map_or_else(|| PathBuf::from(&run.input_path), Path::to_path_buf);
+    let input_path =
+        input_override.map_or_else(|| PathBuf::from(&run.input_path), Path::to_path_buf);
     let found = input::hash_file(&input_path)?;
     if found != run.input_blake3 {
         return Err(Error::InputChanged {
@@ -229,14 +252,19 @@ fn resolve_config(data: &Dataset, path: &Path, settings: &Settings) -> Result<Ru
         return Err(Error::input(
             path,
             None,
-            format!("{} items, fewer than the {n_clusters} clusters asked for", data.len()),
+            format!(
+                "{} items, fewer than the {n_clusters} clusters asked for",
+                data.len()
+            ),
         ));
     }
     if settings.batch_size == 0 {
         return Err(Error::Params("--batch-size must be at least 1".into()));
     }
     if !(settings.first_batch_share > 0.0 && settings.first_batch_share <= 1.0) {
-        return Err(Error::Params("--first-batch-share must be in (0, 1]".into()));
+        return Err(Error::Params(
+            "--first-batch-share must be in (0, 1]".into(),
+        ));
     }
     if !(settings.tol >= 0.0 && settings.tol.is_finite()) {
         return Err(Error::Params("--tol must be a finite number >= 0".into()));
@@ -272,7 +300,11 @@ fn default_metric(data: &Dataset) -> Metric {
     let unit = distance::row_sq_norms(&rows, data.dim())
         .iter()
         .all(|n| (n.sqrt() - 1.0).abs() < 1e-3);
-    if unit { Metric::Cosine } else { Metric::Euclidean }
+    if unit {
+        Metric::Cosine
+    } else {
+        Metric::Euclidean
+    }
 }
 
 fn batch_of_item(plan: &BatchPlan) -> Vec<u32> {
@@ -374,7 +406,8 @@ impl<'a> Engine<'a> {
         let run_id = self.run.run_id;
         let mut first_commit = None;
         let mut in_commits = Duration::ZERO;
-        self.store.set_run_status(run_id, RunStatus::Running, None)?;
+        self.store
+            .set_run_status(run_id, RunStatus::Running, None)?;
         progress.started(&self.run.project, self.next_unit, self.total_units());
         while self.next_unit < self.total_units() {
             if cancel.load(Ordering::SeqCst) {
@@ -395,7 +428,8 @@ impl<'a> Engine<'a> {
             if let Err(e) = committed {
                 let message = e.to_string();
                 self.store.mark_failed(run_id, unit, &message)?;
-                self.store.set_run_status(run_id, RunStatus::Failed, Some(&message))?;
+                self.store
+                    .set_run_status(run_id, RunStatus::Failed, Some(&message))?;
                 return Err(e);
             }
             self.next_unit += 1;
@@ -411,7 +445,8 @@ impl<'a> Engine<'a> {
                 processing_ms: commit.processing_time_ms,
             });
         }
-        self.store.set_run_status(run_id, RunStatus::Succeeded, None)?;
+        self.store
+            .set_run_status(run_id, RunStatus::Succeeded, None)?;
         Ok(Outcome::Succeeded(RunTimings {
             n_items: self.data.len(),
             n_clusters: self.config.n_clusters,
@@ -440,7 +475,8 @@ impl<'a> Engine<'a> {
             (Phase::Final, unit - n_batches)
         };
         let range = self.plan.batches[batch].clone();
-        self.data.gather(&self.plan.order[range.clone()], &mut self.rows);
+        self.data
+            .gather(&self.plan.order[range.clone()], &mut self.rows);
         if self.config.metric == Metric::Cosine {
             distance::normalize_rows(&mut self.rows, self.data.dim());
         }
@@ -503,7 +539,10 @@ impl<'a> Engine<'a> {
     }
 
     fn final_assign(&self) -> (Vec<Nearest>, f64) {
-        let state = self.state.as_ref().expect("the final pass follows the batches");
+        let state = self
+            .state
+            .as_ref()
+            .expect("the final pass follows the batches");
         let dim = self.data.dim();
         let nearest = distance::nearest(
             &self.rows,

@@ -40,7 +40,12 @@ pub struct StatusReport {
 }
 
 /// The report for one project.
-pub fn project_status(db: &Path, store: &Store, project: &str, with_batches: bool) -> Result<StatusReport> {
+pub fn project_status(
+    db: &Path,
+    store: &Store,
+    project: &str,
+    with_batches: bool,
+) -> Result<StatusReport> {
     let run = store.find_run(project)?;
     report(db, store, run, with_batches)
 }
@@ -68,7 +73,10 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
     };
     let cluster_done = done("cluster");
     let final_done = done("final");
-    let items_done = cluster_done.iter().map(|r| r.items_processed as usize).sum();
+    let items_done = cluster_done
+        .iter()
+        .map(|r| r.items_processed as usize)
+        .sum();
     let last_cluster = cluster_done.last();
     let phase = if final_done.len() == run.n_batches {
         "done"

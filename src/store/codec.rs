@@ -125,11 +125,15 @@ impl<'a> Reader<'a> {
     }
 
     fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
 
     fn u64(&mut self) -> Result<u64, DecodeError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
 }
 
@@ -154,12 +158,16 @@ mod tests {
     }
 
     fn arb_state() -> impl Strategy<Value = KMeansState> {
-        (1usize..6, 1usize..6, proptest::option::of(any::<f64>()), any::<bool>()).prop_flat_map(
-            |(dim, k, ewa, converged)| {
+        (
+            1usize..6,
+            1usize..6,
+            proptest::option::of(any::<f64>()),
+            any::<bool>(),
+        )
+            .prop_flat_map(|(dim, k, ewa, converged)| {
                 proptest::collection::vec(any::<f32>(), dim * k)
                     .prop_map(move |c| state(dim, c, ewa, converged))
-            },
-        )
+            })
     }
 
     fn same_bits(a: &KMeansState, b: &KMeansState) -> bool {
@@ -170,8 +178,17 @@ mod tests {
             && bits64(&a.counts) == bits64(&b.counts)
             && a.ewa_inertia.map(f64::to_bits) == b.ewa_inertia.map(f64::to_bits)
             && a.ewa_inertia_min.map(f64::to_bits) == b.ewa_inertia_min.map(f64::to_bits)
-            && (a.no_improvement, a.converged, a.n_steps, a.items_since_reassign)
-                == (b.no_improvement, b.converged, b.n_steps, b.items_since_reassign)
+            && (
+                a.no_improvement,
+                a.converged,
+                a.n_steps,
+                a.items_since_reassign,
+            ) == (
+                b.no_improvement,
+                b.converged,
+                b.n_steps,
+                b.items_since_reassign,
+            )
     }
 
     proptest! {
@@ -197,6 +214,9 @@ mod tests {
         let mut encoded = encode(&state(2, vec![1.0, 2.0, 3.0, 4.0], None, false));
         encoded.bytes.truncate(encoded.bytes.len() - 3);
         let checksum = blake3::hash(&encoded.bytes).to_hex().to_string();
-        assert!(matches!(decode(&encoded.bytes, &checksum), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            decode(&encoded.bytes, &checksum),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 }

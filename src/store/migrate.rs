@@ -59,7 +59,8 @@ mod tests {
     #[test]
     fn newer_schema_is_refused_untouched() {
         let mut conn = Connection::open_in_memory().unwrap();
-        conn.pragma_update(None, "user_version", supported_version() + 1).unwrap();
+        conn.pragma_update(None, "user_version", supported_version() + 1)
+            .unwrap();
         let err = migrate(&mut conn, Path::new("x.sqlite")).unwrap_err();
         assert!(matches!(err, Error::SchemaTooNew { .. }), "{err}");
         let tables: i64 = conn

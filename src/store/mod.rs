@@ -295,7 +295,12 @@ impl Store {
     }
 
     /// Moves a run to `status`; starting a run stamps `started_at` once, ending one `finished_at`.
-    pub fn set_run_status(&self, run_id: RunId, status: RunStatus, error: Option<&str>) -> Result<()> {
+    pub fn set_run_status(
+        &self,
+        run_id: RunId,
+        status: RunStatus,
+        error: Option<&str>,
+    ) -> Result<()> {
         let finished = matches!(status, RunStatus::Succeeded | RunStatus::Failed);
         self.conn.execute(
             &format!(
@@ -630,8 +635,8 @@ fn write_assignments(tx: &Connection, commit: &BatchCommit) -> Result<()> {
 
 fn write_clusters(tx: &Connection, commit: &BatchCommit) -> Result<()> {
     // Titles are unique per run; clear the touched ones first so two clusters can swap titles.
-    let mut clear =
-        tx.prepare_cached("UPDATE clusters SET title = NULL WHERE run_id = ?1 AND cluster_id = ?2")?;
+    let mut clear = tx
+        .prepare_cached("UPDATE clusters SET title = NULL WHERE run_id = ?1 AND cluster_id = ?2")?;
     for cluster in &commit.clusters {
         clear.execute(params![commit.run_id, cluster.cluster_id])?;
     }

@@ -5,24 +5,54 @@ use crate::support::{Sandbox, fixture};
 
 /// (fixture, expected stderr after `error: <path>`).
 const EXPECTED: &[(&str, &str)] = &[
-    ("bad_big_endian.npy", ": unsupported dtype '>f4': expected little-endian float32 ('<f4') or float64 ('<f8')"),
+    (
+        "bad_big_endian.npy",
+        ": unsupported dtype '>f4': expected little-endian float32 ('<f4') or float64 ('<f8')",
+    ),
     ("bad_blank_only.txt", ": no items"),
     ("bad_dimension.jsonl", ":3: vector has 2 values, expected 3"),
-    ("bad_duplicate_ids.jsonl", ":3: duplicate id \"a\" (first on line 1)"),
+    (
+        "bad_duplicate_ids.jsonl",
+        ":3: duplicate id \"a\" (first on line 1)",
+    ),
     ("bad_empty.csv", ": empty file"),
-    ("bad_fortran.npy", ": Fortran-order arrays are not supported; save with C order"),
-    ("bad_inf.jsonl", ":2: vector value 1 is infinite (or beyond f32 range)"),
+    (
+        "bad_fortran.npy",
+        ": Fortran-order arrays are not supported; save with C order",
+    ),
+    (
+        "bad_inf.jsonl",
+        ":2: vector value 1 is infinite (or beyond f32 range)",
+    ),
     ("bad_invalid_utf8.txt", ":3: invalid UTF-8"),
-    ("bad_missing_column.csv", ":1: missing column \"keyword\" (header: \"kw,volume\")"),
+    (
+        "bad_missing_column.csv",
+        ":1: missing column \"keyword\" (header: \"kw,volume\")",
+    ),
     ("bad_nan.csv", ":3: vector value 1 is NaN"),
     ("bad_nan.npy", ": row 1, column 1 (0-based) is NaN"),
     ("bad_negative_volume.csv", ":5: negative volume \"-3\""),
-    ("bad_non_numeric.csv", ":3: column \"v1\": \"abc\" is not a number"),
-    ("bad_non_numeric_volume.csv", ":3: volume \"lots\" is not a whole number"),
-    ("bad_not_2d.npy", ": expected a 2-D array, found shape (12,)"),
+    (
+        "bad_non_numeric.csv",
+        ":3: column \"v1\": \"abc\" is not a number",
+    ),
+    (
+        "bad_non_numeric_volume.csv",
+        ":3: volume \"lots\" is not a whole number",
+    ),
+    (
+        "bad_not_2d.npy",
+        ": expected a 2-D array, found shape (12,)",
+    ),
     ("bad_ragged_row.csv", ":3: expected 2 fields, found 3"),
-    ("bad_truncated.npy", ": truncated or padded data: shape (4, 3) needs 48 bytes, found 43"),
-    ("bad_unsupported_dtype.npy", ": unsupported dtype '<i4': expected little-endian float32 ('<f4') or float64 ('<f8')"),
+    (
+        "bad_truncated.npy",
+        ": truncated or padded data: shape (4, 3) needs 48 bytes, found 43",
+    ),
+    (
+        "bad_unsupported_dtype.npy",
+        ": unsupported dtype '<i4': expected little-endian float32 ('<f4') or float64 ('<f8')",
+    ),
 ];
 
 fn assert_refused(sb: &Sandbox, input: &str, extra: &[&str], expected_line: &str) {
@@ -33,8 +63,14 @@ fn assert_refused(sb: &Sandbox, input: &str, extra: &[&str], expected_line: &str
     assert_eq!(out.status.code(), Some(1), "{input}: {stderr}");
     assert_eq!(stderr, format!("{expected_line}\n"), "{input}");
     if sb.db().exists() {
-        let projects: i64 = sb.read_db().query_row("SELECT count(*) FROM projects", [], |r| r.get(0)).unwrap();
-        let batches: i64 = sb.read_db().query_row("SELECT count(*) FROM batch_runs", [], |r| r.get(0)).unwrap();
+        let projects: i64 = sb
+            .read_db()
+            .query_row("SELECT count(*) FROM projects", [], |r| r.get(0))
+            .unwrap();
+        let batches: i64 = sb
+            .read_db()
+            .query_row("SELECT count(*) FROM batch_runs", [], |r| r.get(0))
+            .unwrap();
         assert_eq!((projects, batches), (0, 0), "{input} left rows behind");
     }
 }
@@ -49,7 +85,10 @@ fn every_bad_fixture_is_refused_with_one_line() {
         .collect();
     on_disk.sort();
     let listed: Vec<&str> = EXPECTED.iter().map(|(name, _)| *name).collect();
-    assert_eq!(on_disk, listed, "every bad_* fixture has an expectation here");
+    assert_eq!(
+        on_disk, listed,
+        "every bad_* fixture has an expectation here"
+    );
     for (name, message) in EXPECTED {
         let input = fixture(name);
         assert_refused(&sb, &input, &[], &format!("error: {input}{message}"));
@@ -60,14 +99,29 @@ fn every_bad_fixture_is_refused_with_one_line() {
 fn fewer_items_than_clusters_is_refused() {
     let sb = Sandbox::new("too_few_items");
     let input = fixture("too_few_items.txt");
-    assert_refused(&sb, &input, &["--clusters", "4"], &format!("error: {input}: 3 items, fewer than the 4 clusters asked for"));
+    assert_refused(
+        &sb,
+        &input,
+        &["--clusters", "4"],
+        &format!("error: {input}: 3 items, fewer than the 4 clusters asked for"),
+    );
 }
 
 #[test]
 fn bad_parameters_are_refused_before_anything_is_written() {
     let sb = Sandbox::new("bad_parameters");
     let input = fixture("keywords.txt");
-    assert_refused(&sb, &input, &["--batch-size", "0"], "error: --batch-size must be at least 1");
-    assert_refused(&sb, &input, &["--first-batch-share", "1.5"], "error: --first-batch-share must be in (0, 1]");
+    assert_refused(
+        &sb,
+        &input,
+        &["--batch-size", "0"],
+        "error: --batch-size must be at least 1",
+    );
+    assert_refused(
+        &sb,
+        &input,
+        &["--first-batch-share", "1.5"],
+        "error: --first-batch-share must be in (0, 1]",
+    );
     assert!(!sb.db().exists());
 }

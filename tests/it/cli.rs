@@ -4,17 +4,41 @@ use std::collections::HashSet;
 
 use crate::support::{Sandbox, csv_records, fixture, kill9, stderr_of};
 
-const ITEM_HEADER: [&str; 7] = ["item_id", "text", "volume", "cluster_id", "cluster_title", "distance", "batch"];
+const ITEM_HEADER: [&str; 7] = [
+    "item_id",
+    "text",
+    "volume",
+    "cluster_id",
+    "cluster_title",
+    "distance",
+    "batch",
+];
 
 #[test]
 fn create_keywords_then_status_and_export_agree() {
     let sb = Sandbox::new("create_keywords");
     let input = fixture("keywords.csv");
-    let out = sb.run(&["create", "--project", "kw", "--input", &input, "--batch-size", "100", "--clusters", "20"]);
+    let out = sb.run(&[
+        "create",
+        "--project",
+        "kw",
+        "--input",
+        &input,
+        "--batch-size",
+        "100",
+        "--clusters",
+        "20",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("merged"), "duplicate merges are reported: {stderr}");
-    assert!(stderr.contains("batch 1/"), "one line per committed batch: {stderr}");
+    assert!(
+        stderr.contains("merged"),
+        "duplicate merges are reported: {stderr}"
+    );
+    assert!(
+        stderr.contains("batch 1/"),
+        "one line per committed batch: {stderr}"
+    );
 
     let status = sb.status_json("kw");
     assert_eq!(status["status"], "succeeded");
@@ -28,14 +52,20 @@ fn create_keywords_then_status_and_export_agree() {
     assert_eq!(records.len() - 1, n_items);
     let ids: HashSet<&str> = records[1..].iter().map(|r| r[0].as_str()).collect();
     assert_eq!(ids.len(), n_items, "every item exactly once");
-    assert!(records[1..].iter().all(|r| !r[2].is_empty()), "keywords.csv has volumes");
+    assert!(
+        records[1..].iter().all(|r| !r[2].is_empty()),
+        "keywords.csv has volumes"
+    );
 
     let clusters = csv_records(&sb.ok(&["export", "--project", "kw", "--clusters"]));
     assert_eq!(clusters[0], ["cluster_id", "title", "size", "total_volume"]);
     assert_eq!(clusters.len() - 1, 20);
     let titles: HashSet<&str> = clusters[1..].iter().map(|r| r[1].as_str()).collect();
     assert_eq!(titles.len(), 20, "titles are unique");
-    let sizes: usize = clusters[1..].iter().map(|r| r[2].parse::<usize>().unwrap()).sum();
+    let sizes: usize = clusters[1..]
+        .iter()
+        .map(|r| r[2].parse::<usize>().unwrap())
+        .sum();
     assert_eq!(sizes, n_items);
     // A keyword cluster's title is its highest-volume member.
     for c in &clusters[1..] {
@@ -45,8 +75,17 @@ fn create_keywords_then_status_and_export_agree() {
             .map(|r| r[2].parse::<i64>().unwrap())
             .max()
             .unwrap();
-        let title_volume = records[1..].iter().find(|r| r[1] == c[1]).map(|r| r[2].parse::<i64>().unwrap());
-        assert_eq!(title_volume, Some(max_volume), "cluster {} title {:?}", c[0], c[1]);
+        let title_volume = records[1..]
+            .iter()
+            .find(|r| r[1] == c[1])
+            .map(|r| r[2].parse::<i64>().unwrap());
+        assert_eq!(
+            title_volume,
+            Some(max_volume),
+            "cluster {} title {:?}",
+            c[0],
+            c[1]
+        );
     }
 }
 
@@ -60,21 +99,45 @@ fn every_input_format_runs() {
         ("jsonl", "embeddings.jsonl"),
         ("csv", "embeddings.csv"),
     ] {
-        sb.ok(&["create", "--project", project, "--input", &fixture(file), "--quiet"]);
+        sb.ok(&[
+            "create",
+            "--project",
+            project,
+            "--input",
+            &fixture(file),
+            "--quiet",
+        ]);
         let status = sb.status_json(project);
         assert_eq!(status["status"], "succeeded", "{file}");
         let rows = csv_records(&sb.ok(&["export", "--project", project]));
-        assert_eq!(rows.len() - 1, status["items_total"].as_u64().unwrap() as usize, "{file}");
+        assert_eq!(
+            rows.len() - 1,
+            status["items_total"].as_u64().unwrap() as usize,
+            "{file}"
+        );
     }
     let listing = sb.ok(&["status"]);
-    assert_eq!(listing.lines().count(), 5, "one line per project:\n{listing}");
+    assert_eq!(
+        listing.lines().count(),
+        5,
+        "one line per project:\n{listing}"
+    );
 }
 
 #[test]
 fn f32_and_f64_npy_give_the_same_clusters() {
     let sb = Sandbox::new("npy_dtypes");
     for (project, file) in [("a", "embeddings.npy"), ("b", "embeddings_f64.npy")] {
-        sb.ok(&["create", "--project", project, "--input", &fixture(file), "--quiet", "--clusters", "12"]);
+        sb.ok(&[
+            "create",
+            "--project",
+            project,
+            "--input",
+            &fixture(file),
+            "--quiet",
+            "--clusters",
+            "12",
+        ]);
     }
     let export = |p: &str| sb.ok(&["export", "--project", p]);
     assert_eq!(export("a"), export("b"));
@@ -88,7 +151,10 @@ fn creating_an_existing_project_names_resume_and_resuming_a_finished_one_is_ok()
     let again = sb.run(&["create", "--project", "p", "--input", &input]);
     assert_eq!(again.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&again.stderr);
-    assert!(stderr.starts_with("error: ") && stderr.contains("kbatch resume --project p"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("kbatch resume --project p"),
+        "{stderr}"
+    );
 
     let resumed = sb.run(&["resume", "--project", "p"]);
     assert!(resumed.status.success());
@@ -107,7 +173,16 @@ fn results_do_not_depend_on_the_thread_count() {
     for threads in ["1", "2"] {
         let project = format!("t{threads}");
         let out = sb
-            .cmd(&["create", "--project", &project, "--input", &input, "--batch-size", "64", "--quiet"])
+            .cmd(&[
+                "create",
+                "--project",
+                &project,
+                "--input",
+                &input,
+                "--batch-size",
+                "64",
+                "--quiet",
+            ])
             .env("RAYON_NUM_THREADS", threads)
             .output()
             .unwrap();
@@ -123,9 +198,11 @@ fn results_do_not_depend_on_the_thread_count() {
             .unwrap();
         blobs.push(
             sb.read_db()
-                .query_row("SELECT state FROM batch_checkpoints WHERE run_id = ?1", [run_id], |r| {
-                    r.get::<_, Vec<u8>>(0)
-                })
+                .query_row(
+                    "SELECT state FROM batch_checkpoints WHERE run_id = ?1",
+                    [run_id],
+                    |r| r.get::<_, Vec<u8>>(0),
+                )
                 .unwrap(),
         );
     }
@@ -137,7 +214,15 @@ fn results_do_not_depend_on_the_thread_count() {
 fn a_second_writer_is_refused_naming_the_pid() {
     let sb = Sandbox::new("second_writer");
     let input = fixture("embeddings.npy");
-    let args = ["create", "--project", "p", "--input", &input, "--batch-size", "50"];
+    let args = [
+        "create",
+        "--project",
+        "p",
+        "--input",
+        &input,
+        "--batch-size",
+        "50",
+    ];
     let mut first = sb.spawn_paused(&args, "after-commit:2");
     for second in [
         vec!["resume", "--project", "p"],
@@ -165,9 +250,24 @@ fn resume_refuses_a_changed_input() {
     let input = sb.path("k.txt");
     std::fs::copy(fixture("keywords.txt"), &input).unwrap();
     let input = input.to_string_lossy().into_owned();
-    let mut child = sb.spawn_paused(&["create", "--project", "p", "--input", &input, "--batch-size", "50"], "after-commit:1");
+    let mut child = sb.spawn_paused(
+        &[
+            "create",
+            "--project",
+            "p",
+            "--input",
+            &input,
+            "--batch-size",
+            "50",
+        ],
+        "after-commit:1",
+    );
     kill9(&mut child);
-    std::fs::write(&input, std::fs::read_to_string(&input).unwrap() + "one more keyword\n").unwrap();
+    std::fs::write(
+        &input,
+        std::fs::read_to_string(&input).unwrap() + "one more keyword\n",
+    )
+    .unwrap();
     let out = sb.run(&["resume", "--project", "p"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -179,24 +279,46 @@ fn resume_refuses_a_changed_input() {
 fn a_corrupt_checkpoint_is_reported_not_used() {
     let sb = Sandbox::new("corrupt_checkpoint");
     let input = fixture("embeddings.npy");
-    let mut child = sb.spawn_paused(&["create", "--project", "p", "--input", &input, "--batch-size", "50"], "after-commit:3");
+    let mut child = sb.spawn_paused(
+        &[
+            "create",
+            "--project",
+            "p",
+            "--input",
+            &input,
+            "--batch-size",
+            "50",
+        ],
+        "after-commit:3",
+    );
     kill9(&mut child);
     let conn = rusqlite::Connection::open(sb.db()).unwrap();
     let mut blob = sb.checkpoint_blob();
     let middle = blob.len() / 2;
     blob[middle] ^= 0x40;
-    conn.execute("UPDATE batch_checkpoints SET state = ?1", [blob]).unwrap();
+    conn.execute("UPDATE batch_checkpoints SET state = ?1", [blob])
+        .unwrap();
     drop(conn);
     let out = sb.run(&["resume", "--project", "p"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("checkpoint of batch 3 is corrupt"), "{stderr}");
+    assert!(
+        stderr.contains("checkpoint of batch 3 is corrupt"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_database_from_a_newer_kbatch_is_refused_untouched() {
     let sb = Sandbox::new("schema_too_new");
-    sb.ok(&["create", "--project", "p", "--input", &fixture("keywords.txt"), "--quiet"]);
+    sb.ok(&[
+        "create",
+        "--project",
+        "p",
+        "--input",
+        &fixture("keywords.txt"),
+        "--quiet",
+    ]);
     let conn = rusqlite::Connection::open(sb.db()).unwrap();
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
@@ -210,13 +332,34 @@ fn a_database_from_a_newer_kbatch_is_refused_untouched() {
 #[test]
 fn show_batches_lists_every_unit() {
     let sb = Sandbox::new("show_batches");
-    sb.ok(&["create", "--project", "p", "--input", &fixture("embeddings.jsonl"), "--batch-size", "100", "--quiet"]);
+    sb.ok(&[
+        "create",
+        "--project",
+        "p",
+        "--input",
+        &fixture("embeddings.jsonl"),
+        "--batch-size",
+        "100",
+        "--quiet",
+    ]);
     let status = sb.status_json("p");
-    let json: serde_json::Value = serde_json::from_str(&sb.ok(&["status", "--project", "p", "--show-batches", "--json"])).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&sb.ok(&["status", "--project", "p", "--show-batches", "--json"]))
+            .unwrap();
     let batches = json["batches"].as_array().unwrap();
-    assert_eq!(batches.len() as u64, status["batches_total"].as_u64().unwrap());
-    assert!(batches.iter().all(|b| b["status"] == "completed" && b["processing_time_ms"].is_number()));
+    assert_eq!(
+        batches.len() as u64,
+        status["batches_total"].as_u64().unwrap()
+    );
+    assert!(
+        batches
+            .iter()
+            .all(|b| b["status"] == "completed" && b["processing_time_ms"].is_number())
+    );
     let text = sb.ok(&["status", "--project", "p", "--show-batches"]);
     assert!(text.contains("status:     succeeded"), "{text}");
-    assert_eq!(text.lines().filter(|l| l.contains("\tcompleted\t")).count(), batches.len());
+    assert_eq!(
+        text.lines().filter(|l| l.contains("\tcompleted\t")).count(),
+        batches.len()
+    );
 }

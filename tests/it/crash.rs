@@ -10,7 +10,18 @@ use crate::support::{Sandbox, csv_records, fixture, kill9, stderr_of, wait_until
 const BATCH_SIZE: &str = "40";
 
 fn create_args(input: &str) -> Vec<&str> {
-    vec!["create", "--project", "p", "--input", input, "--batch-size", BATCH_SIZE, "--seed", "7", "--quiet"]
+    vec![
+        "create",
+        "--project",
+        "p",
+        "--input",
+        input,
+        "--batch-size",
+        BATCH_SIZE,
+        "--seed",
+        "7",
+        "--quiet",
+    ]
 }
 
 /// The uninterrupted run: (export, clusters export, final checkpoint blob, commit units).
@@ -33,13 +44,23 @@ fn reference() -> &'static (String, String, Vec<u8>, i64) {
 /// left a row behind.
 fn check_after_kill(sb: &Sandbox) -> i64 {
     let db = sb.read_db();
-    let integrity: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let integrity: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(integrity, "ok");
     let committed = sb.committed_units();
     let max: Option<i64> = db
-        .query_row("SELECT max(batch_number) FROM batch_runs WHERE status = 'completed'", [], |r| r.get(0))
+        .query_row(
+            "SELECT max(batch_number) FROM batch_runs WHERE status = 'completed'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
-    assert_eq!(max.map_or(0, |m| m + 1), committed, "committed units are a prefix");
+    assert_eq!(
+        max.map_or(0, |m| m + 1),
+        committed,
+        "committed units are a prefix"
+    );
     let stray: i64 = db
         .query_row(
             "SELECT count(*) FROM assignments WHERE written_by >= ?1",
@@ -56,7 +77,10 @@ fn resume_and_compare(sb: &Sandbox) {
     let (export, clusters, blob, units) = reference();
     let ours = sb.ok(&["export", "--project", "p"]);
     assert!(ours == *export, "export differs from the uninterrupted run");
-    assert_eq!(&sb.ok(&["export", "--project", "p", "--clusters"]), clusters);
+    assert_eq!(
+        &sb.ok(&["export", "--project", "p", "--clusters"]),
+        clusters
+    );
     assert!(sb.checkpoint_blob() == *blob, "final centroids differ");
     assert_eq!(sb.committed_units(), *units);
     let records = csv_records(&ours);
@@ -91,7 +115,9 @@ fn kill_in_the_middle() {
 
 #[test]
 fn kill_after_the_last_clustering_batch() {
-    kill_at("kill_last_cluster", |units| format!("after-commit:{}", units / 2 - 1));
+    kill_at("kill_last_cluster", |units| {
+        format!("after-commit:{}", units / 2 - 1)
+    });
 }
 
 #[test]
@@ -101,12 +127,16 @@ fn kill_after_the_last_batch() {
 
 #[test]
 fn kill_inside_the_commit_window() {
-    kill_at("kill_in_commit", |units| format!("in-commit:{}", units / 4 + 1));
+    kill_at("kill_in_commit", |units| {
+        format!("in-commit:{}", units / 4 + 1)
+    });
 }
 
 #[test]
 fn kill_inside_a_final_pass_commit() {
-    kill_at("kill_in_final_commit", |units| format!("in-commit:{}", units - 2));
+    kill_at("kill_in_final_commit", |units| {
+        format!("in-commit:{}", units - 2)
+    });
 }
 
 #[test]
@@ -122,7 +152,9 @@ fn kill_twice_at_free_running_points() {
             vec!["resume", "--project", "p", "--quiet"]
         };
         let mut child = sb.cmd(&args).stderr(Stdio::piped()).spawn().unwrap();
-        wait_until("enough committed units", &mut child, || sb.committed_units() >= at_least);
+        wait_until("enough committed units", &mut child, || {
+            sb.committed_units() >= at_least
+        });
         let _ = child.kill();
         let _ = child.wait();
         check_after_kill(&sb);

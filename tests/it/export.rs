@@ -13,20 +13,40 @@ fn committed_items(sb: &Sandbox) -> usize {
 fn export_while_running_reflects_the_last_committed_batch() {
     let sb = Sandbox::new("export_running");
     let input = fixture("embeddings.npy");
-    let args = ["create", "--project", "p", "--input", &input, "--batch-size", "50", "--quiet"];
+    let args = [
+        "create",
+        "--project",
+        "p",
+        "--input",
+        &input,
+        "--batch-size",
+        "50",
+        "--quiet",
+    ];
     // Paused inside batch 5's open transaction: its rows are written but not committed.
     let mut child = sb.spawn_paused(&args, "in-commit:5");
     let expected: i64 = sb
         .read_db()
-        .query_row("SELECT sum(batch_size) FROM batch_runs WHERE batch_number < 5", [], |r| r.get(0))
+        .query_row(
+            "SELECT sum(batch_size) FROM batch_runs WHERE batch_number < 5",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(committed_items(&sb), expected as usize);
     let records = csv_records(&sb.ok(&["export", "--project", "p"]));
-    assert_eq!(records.len() - 1, expected as usize, "exactly the committed batches");
+    assert_eq!(
+        records.len() - 1,
+        expected as usize,
+        "exactly the committed batches"
+    );
     let batches: HashSet<&str> = records[1..].iter().map(|r| r[6].as_str()).collect();
     assert_eq!(batches, ["0", "1", "2", "3", "4"].into_iter().collect());
     let clusters = csv_records(&sb.ok(&["export", "--project", "p", "--clusters"]));
-    let size: usize = clusters[1..].iter().map(|r| r[2].parse::<usize>().unwrap()).sum();
+    let size: usize = clusters[1..]
+        .iter()
+        .map(|r| r[2].parse::<usize>().unwrap())
+        .sum();
     assert_eq!(size, expected as usize);
     kill9(&mut child);
 }
@@ -34,10 +54,26 @@ fn export_while_running_reflects_the_last_committed_batch() {
 #[test]
 fn export_to_a_file_and_into_a_closed_pipe() {
     let sb = Sandbox::new("export_file");
-    sb.ok(&["create", "--project", "p", "--input", &fixture("keywords.csv"), "--quiet"]);
+    sb.ok(&[
+        "create",
+        "--project",
+        "p",
+        "--input",
+        &fixture("keywords.csv"),
+        "--quiet",
+    ]);
     let out = sb.path("out.csv");
-    sb.ok(&["export", "--project", "p", "--output", out.to_str().unwrap()]);
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), sb.ok(&["export", "--project", "p"]));
+    sb.ok(&[
+        "export",
+        "--project",
+        "p",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        sb.ok(&["export", "--project", "p"])
+    );
     assert!(!sb.path("out.csv.partial").exists());
 
     // `kbatch export | head -1`: the reader hangs up early, which is not an error.
@@ -49,7 +85,11 @@ fn export_to_a_file_and_into_a_closed_pipe() {
         .unwrap();
     drop(child.stdout.take());
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(output.stderr.is_empty());
 }
 
@@ -58,5 +98,8 @@ fn export_of_an_unknown_project_or_database_fails_cleanly() {
     let sb = Sandbox::new("export_unknown");
     let out = sb.run(&["export", "--project", "p"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(!sb.db().exists(), "reading commands never create a database");
+    assert!(
+        !sb.db().exists(),
+        "reading commands never create a database"
+    );
 }

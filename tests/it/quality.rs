@@ -12,21 +12,35 @@ const N_INTENTS: i32 = 20;
 const ARI_FLOOR: f64 = 0.40;
 
 fn shared_data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(name)
 }
 
 /// Reads a C-order little-endian `.npy` and returns (shape, data bytes).
 fn read_npy(name: &str) -> (Vec<usize>, Vec<u8>) {
-    let bytes = std::fs::read(shared_data(name)).unwrap_or_else(|e| panic!("{name}: {e} (../shared/data must be beside the repo)"));
+    let bytes = std::fs::read(shared_data(name))
+        .unwrap_or_else(|e| panic!("{name}: {e} (../shared/data must be beside the repo)"));
     let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
-    let shape = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
-    let shape = shape.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().unwrap()).collect();
+    let shape = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let shape = shape
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
     (shape, bytes[10 + header_len..].to_vec())
 }
 
 fn write_npy_f32(path: &std::path::Path, rows: usize, cols: usize, data: &[u8]) {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -68,8 +82,13 @@ fn banking77_subset_clusters_like_its_intents() {
     let (shape, vectors) = read_npy("banking77_minilm.npy");
     let (_, label_bytes) = read_npy("banking77_labels.npy");
     let dim = shape[1];
-    let labels: Vec<i32> = label_bytes.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect();
-    let keep: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] < N_INTENTS).collect();
+    let labels: Vec<i32> = label_bytes
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let keep: Vec<usize> = (0..labels.len())
+        .filter(|&i| labels[i] < N_INTENTS)
+        .collect();
     let mut subset = Vec::with_capacity(keep.len() * dim * 4);
     for &i in &keep {
         subset.extend_from_slice(&vectors[i * dim * 4..(i + 1) * dim * 4]);
@@ -77,13 +96,31 @@ fn banking77_subset_clusters_like_its_intents() {
     let sb = Sandbox::new("quality_banking77");
     let input = sb.path("subset.npy");
     write_npy_f32(&input, keep.len(), dim, &subset);
-    sb.ok(&["create", "--project", "b", "--input", input.to_str().unwrap(), "--clusters", &N_INTENTS.to_string(), "--quiet"]);
+    sb.ok(&[
+        "create",
+        "--project",
+        "b",
+        "--input",
+        input.to_str().unwrap(),
+        "--clusters",
+        &N_INTENTS.to_string(),
+        "--quiet",
+    ]);
     let records = csv_records(&sb.ok(&["export", "--project", "b"]));
     assert_eq!(records.len() - 1, keep.len());
     let predicted: Vec<i64> = records[1..].iter().map(|r| r[3].parse().unwrap()).collect();
     // Rows come back by item index, which is the row of the subset.
-    let truth: Vec<i64> = records[1..].iter().map(|r| i64::from(labels[keep[r[0].parse::<usize>().unwrap()]])).collect();
+    let truth: Vec<i64> = records[1..]
+        .iter()
+        .map(|r| i64::from(labels[keep[r[0].parse::<usize>().unwrap()]]))
+        .collect();
     let score = ari(&predicted, &truth);
-    eprintln!("banking77 subset: {} items, {N_INTENTS} intents, ARI {score:.3}", keep.len());
-    assert!(score >= ARI_FLOOR, "ARI {score:.3} below the floor {ARI_FLOOR}");
+    eprintln!(
+        "banking77 subset: {} items, {N_INTENTS} intents, ARI {score:.3}",
+        keep.len()
+    );
+    assert!(
+        score >= ARI_FLOOR,
+        "ARI {score:.3} below the floor {ARI_FLOOR}"
+    );
 }

@@ -69,7 +69,9 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        wait_until(&format!("kbatch to pause at {point}"), &mut child, || marker.exists());
+        wait_until(&format!("kbatch to pause at {point}"), &mut child, || {
+            marker.exists()
+        });
         child
     }
 
@@ -79,19 +81,25 @@ impl Sandbox {
 
     /// A read-only connection, as a second process would open it.
     pub fn read_db(&self) -> Connection {
-        let conn = Connection::open_with_flags(self.db(), OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let conn =
+            Connection::open_with_flags(self.db(), OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
         conn
     }
 
     /// Committed units; 0 while the database does not exist yet.
     pub fn committed_units(&self) -> i64 {
-        let Ok(conn) = Connection::open_with_flags(self.db(), OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        let Ok(conn) = Connection::open_with_flags(self.db(), OpenFlags::SQLITE_OPEN_READ_ONLY)
+        else {
             return 0;
         };
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
-        conn.query_row("SELECT count(*) FROM batch_runs WHERE status = 'completed'", [], |r| r.get(0))
-            .unwrap_or(0)
+        conn.query_row(
+            "SELECT count(*) FROM batch_runs WHERE status = 'completed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(0)
     }
 
     pub fn checkpoint_blob(&self) -> Vec<u8> {
@@ -119,7 +127,10 @@ pub fn wait_until(what: &str, child: &mut Child, mut ready: impl FnMut() -> bool
     let deadline = Instant::now() + Duration::from_secs(120);
     while !ready() {
         if let Some(status) = child.try_wait().unwrap() {
-            panic!("waiting for {what}: kbatch exited first ({status}): {}", stderr_of(child));
+            panic!(
+                "waiting for {what}: kbatch exited first ({status}): {}",
+                stderr_of(child)
+            );
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::yield_now();

@@ -23,8 +23,22 @@ fn src() -> PathBuf {
 fn core_does_no_io_and_reads_no_clock() {
     for file in rust_files(&src().join("core")) {
         let text = std::fs::read_to_string(&file).unwrap();
-        for banned in ["rusqlite", "std::fs", "std::io", "std::time", "Instant", "SystemTime", "println!", "eprintln!", "std::env"] {
-            assert!(!text.contains(banned), "{} mentions {banned}", file.display());
+        for banned in [
+            "rusqlite",
+            "std::fs",
+            "std::io",
+            "std::time",
+            "Instant",
+            "SystemTime",
+            "println!",
+            "eprintln!",
+            "std::env",
+        ] {
+            assert!(
+                !text.contains(banned),
+                "{} mentions {banned}",
+                file.display()
+            );
         }
     }
 }
@@ -36,12 +50,22 @@ fn only_the_store_speaks_sql() {
             continue;
         }
         let text = std::fs::read_to_string(&file).unwrap();
-        for sql in ["SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM", "CREATE TABLE"] {
+        for sql in [
+            "SELECT ",
+            "INSERT INTO",
+            "UPDATE ",
+            "DELETE FROM",
+            "CREATE TABLE",
+        ] {
             assert!(!text.contains(sql), "{} contains {sql:?}", file.display());
         }
         // The error type may wrap rusqlite's error; nothing else outside the store may use it.
         if !file.ends_with("error.rs") {
-            assert!(!text.contains("rusqlite"), "{} uses rusqlite", file.display());
+            assert!(
+                !text.contains("rusqlite"),
+                "{} uses rusqlite",
+                file.display()
+            );
         }
     }
 }
