@@ -182,7 +182,7 @@ pub fn create(
         .map(|b| (Phase::Cluster, plan.batches[b].len()))
         .chain((0..plan.n_batches()).map(|b| (Phase::Final, plan.batches[b].len())))
         .collect();
-    let run_id = store.create_run(&NewRun {
+    store.create_run(&NewRun {
         project,
         config_json,
         seed: config.seed,
@@ -197,7 +197,6 @@ pub fn create(
         units,
     })?;
     let run = store.find_run(project)?;
-    debug_assert_eq!(run.run_id, run_id);
     Engine::new(store, run, config, plan, &data)?.run(command_start, progress, cancel)
 }
 
@@ -221,15 +220,21 @@ pub fn resume(
         .map_err(|e| Error::Params(format!("stored config of {project:?} is unreadable: {e}")))?;
     let input_path =
         input_override.map_or_else(|| PathBuf::from(&run.input_path), Path::to_path_buf);
-    let found = input::hash_file(&input_path)?;
-    if found != run.input_blake3 {
-        return Err(Error::InputChanged {
-            path: input_path,
-            recorded: run.input_blake3.clone(),
-            found,
-        });
-    }
-    let data = input::read_input(&input_path, Some(config.format))?;
+    let changed = |found: String| Error::InputChanged {
+        path: input_path.clone(),
+        recorded: run.input_blake3.clone(),
+        found,
+    };
+    // Reading hashes the bytes too; only a file that no longer parses is hashed again, to
+    // tell "you changed it" from "it was always bad".
+    let data = match input::read_input(&input_path, Some(config.format)) {
+        Ok(data) if data.blake3 == run.input_blake3 => data,
+        Ok(data) => return Err(changed(data.blake3)),
+        Err(e) => match input::hash_file(&input_path) {
+            Ok(found) if found != run.input_blake3 => return Err(changed(found)),
+            _ => return Err(e),
+        },
+    };
     let plan = BatchPlan::new(
         data.len(),
         config.n_clusters,
@@ -353,7 +358,21 @@ impl<'a> Engine<'a> {
             )));
         }
         let next_unit = store.last_committed(run.run_id)?.map_or(0, |u| u + 1);
-        let state = store.load_checkpoint(run.run_id)?.map(|(_, state)| state);
+        // The model after the last committed clustering batch.
+        let expected = next_unit.min(run.n_batches).checked_sub(1);
+        let state = match (store.load_checkpoint(run.run_id)?, expected) {
+            (None, None) => None,
+            (Some((batch, state)), Some(wanted)) if batch == wanted => Some(state),
+            (found, _) => {
+                return Err(Error::CorruptCheckpoint {
+                    batch: expected.map_or(-1, |b| b as i64),
+                    reason: format!(
+                        "the newest checkpoint is {}",
+                        found.map_or("missing".to_string(), |(b, _)| format!("batch {b}'s"))
+                    ),
+                });
+            }
+        };
         let attrs = attrs(data);
         let assignments = store.load_assignments(run.run_id)?;
         let book = ClusterBook::restored(
@@ -365,12 +384,6 @@ impl<'a> Engine<'a> {
                 .map(|a| (a.item_idx, a.cluster_id, a.distance)),
             store.load_titles(run.run_id)?,
         );
-        if next_unit > 0 && state.is_none() {
-            return Err(Error::CorruptCheckpoint {
-                batch: next_unit.min(run.n_batches) as i64 - 1,
-                reason: "committed batches but no checkpoint".into(),
-            });
-        }
         let params = Params {
             n_clusters: config.n_clusters,
             metric: config.metric,

@@ -210,7 +210,7 @@ impl Store {
 
     /// Creates the project, its run, its items and one pending `batch_runs` row per commit unit,
     /// in one transaction.
-    pub fn create_run(&mut self, new: &NewRun<'_>) -> Result<RunId> {
+    pub fn create_run(&mut self, new: &NewRun<'_>) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -270,7 +270,7 @@ impl Store {
             }
         }
         tx.commit()?;
-        Ok(run_id)
+        Ok(())
     }
 
     /// The run of `project`.

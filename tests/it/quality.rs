@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use crate::support::{Sandbox, csv_records};
 
-/// Intents kept in the subset, and the floor: a broken algorithm (random or constant labels)
-/// scores about 0; scikit-learn KMeans on the same subset is far above it.
+/// Intents kept in the subset (3,523 queries), and the ARI floor: seeds 0–5 score 0.62–0.71,
+/// while a broken algorithm (random, constant or shuffled labels) scores about 0.
 const N_INTENTS: i32 = 20;
-const ARI_FLOOR: f64 = 0.40;
+const ARI_FLOOR: f64 = 0.50;
 
 fn shared_data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
