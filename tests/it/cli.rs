@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::support::{Sandbox, csv_records, fixture, kill9, stderr_of};
+use crate::support::{Sandbox, create_p, csv_records, fixture, kill9, stderr_of};
 
 const ITEM_HEADER: [&str; 7] = [
     "item_id",
@@ -214,15 +214,7 @@ fn results_do_not_depend_on_the_thread_count() {
 fn a_second_writer_is_refused_naming_the_pid() {
     let sb = Sandbox::new("second_writer");
     let input = fixture("embeddings.npy");
-    let args = [
-        "create",
-        "--project",
-        "p",
-        "--input",
-        &input,
-        "--batch-size",
-        "50",
-    ];
+    let args = create_p(&input, &["--batch-size", "50"]);
     let mut first = sb.spawn_paused(&args, "after-commit:2");
     for second in [
         vec!["resume", "--project", "p"],
@@ -250,18 +242,7 @@ fn resume_refuses_a_changed_input() {
     let input = sb.path("k.txt");
     std::fs::copy(fixture("keywords.txt"), &input).unwrap();
     let input = input.to_string_lossy().into_owned();
-    let mut child = sb.spawn_paused(
-        &[
-            "create",
-            "--project",
-            "p",
-            "--input",
-            &input,
-            "--batch-size",
-            "50",
-        ],
-        "after-commit:1",
-    );
+    let mut child = sb.spawn_paused(&create_p(&input, &["--batch-size", "50"]), "after-commit:1");
     kill9(&mut child);
     std::fs::write(
         &input,
@@ -279,18 +260,7 @@ fn resume_refuses_a_changed_input() {
 fn a_corrupt_checkpoint_is_reported_not_used() {
     let sb = Sandbox::new("corrupt_checkpoint");
     let input = fixture("embeddings.npy");
-    let mut child = sb.spawn_paused(
-        &[
-            "create",
-            "--project",
-            "p",
-            "--input",
-            &input,
-            "--batch-size",
-            "50",
-        ],
-        "after-commit:3",
-    );
+    let mut child = sb.spawn_paused(&create_p(&input, &["--batch-size", "50"]), "after-commit:3");
     kill9(&mut child);
     let conn = rusqlite::Connection::open(sb.db()).unwrap();
     let mut blob = sb.checkpoint_blob();

@@ -5,23 +5,15 @@ use std::collections::HashSet;
 use std::process::Stdio;
 use std::sync::OnceLock;
 
-use crate::support::{Sandbox, csv_records, fixture, kill9, stderr_of, wait_until};
+use crate::support::{Sandbox, create_p, csv_records, fixture, kill9, stderr_of, wait_until};
 
 const BATCH_SIZE: &str = "40";
 
 fn create_args(input: &str) -> Vec<&str> {
-    vec![
-        "create",
-        "--project",
-        "p",
-        "--input",
+    create_p(
         input,
-        "--batch-size",
-        BATCH_SIZE,
-        "--seed",
-        "7",
-        "--quiet",
-    ]
+        &["--batch-size", BATCH_SIZE, "--seed", "7", "--quiet"],
+    )
 }
 
 /// The uninterrupted run: (export, clusters export, final checkpoint blob, commit units).

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::support::{Sandbox, csv_records, fixture, kill9};
+use crate::support::{Sandbox, create_p, csv_records, fixture, kill9};
 
 fn committed_items(sb: &Sandbox) -> usize {
     let status = sb.status_json("p");
@@ -13,16 +13,7 @@ fn committed_items(sb: &Sandbox) -> usize {
 fn export_while_running_reflects_the_last_committed_batch() {
     let sb = Sandbox::new("export_running");
     let input = fixture("embeddings.npy");
-    let args = [
-        "create",
-        "--project",
-        "p",
-        "--input",
-        &input,
-        "--batch-size",
-        "50",
-        "--quiet",
-    ];
+    let args = create_p(&input, &["--batch-size", "50", "--quiet"]);
     // Paused inside batch 5's open transaction: its rows are written but not committed.
     let mut child = sb.spawn_paused(&args, "in-commit:5");
     let expected: i64 = sb

@@ -113,6 +113,13 @@ impl Sandbox {
     }
 }
 
+/// `create --project p --input <input>` followed by `extra`.
+pub fn create_p<'a>(input: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["create", "--project", "p", "--input", input];
+    args.extend_from_slice(extra);
+    args
+}
+
 pub fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
