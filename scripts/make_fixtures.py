@@ -81,7 +81,6 @@ def keywords():
     write("keywords.csv", "\n".join(lines) + "\n")
     txt = [m.format(t=t) for t in TOPICS[:10] for m in MODIFIERS[:30]]
     write("keywords.txt", "\n".join(txt) + "\n")
-    write("too_few_items.txt", "red shoes\nblue shoes\ngreen shoes\n")
 
 
 def blobs(n, dim, k, seed):
@@ -139,6 +138,8 @@ def bad():
     write("bad_non_numeric_volume.csv", "keyword,volume\nshoes,10\nhats,lots\n")
     write("bad_ragged_row.csv", "keyword,volume\nshoes,10\nhats,5,extra\n")
     write("bad_blank_only.txt", "\n   \n\n")
+    # One keyword, fewer than the 2 clusters kbatch asks for at the least.
+    write("bad_too_few_items.txt", "the only keyword\n")
 
 
 if __name__ == "__main__":

@@ -257,10 +257,7 @@ fn resolve_config(data: &Dataset, path: &Path, settings: &Settings) -> Result<Ru
         return Err(Error::input(
             path,
             None,
-            format!(
-                "{} items, fewer than the {n_clusters} clusters asked for",
-                data.len()
-            ),
+            format!("fewer items ({}) than clusters ({n_clusters})", data.len()),
         ));
     }
     if settings.batch_size == 0 {

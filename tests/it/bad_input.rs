@@ -46,6 +46,10 @@ const EXPECTED: &[(&str, &str)] = &[
     ),
     ("bad_ragged_row.csv", ":3: expected 2 fields, found 3"),
     (
+        "bad_too_few_items.txt",
+        ": fewer items (1) than clusters (2)",
+    ),
+    (
         "bad_truncated.npy",
         ": truncated or padded data: shape (4, 3) needs 48 bytes, found 43",
     ),
@@ -96,14 +100,14 @@ fn every_bad_fixture_is_refused_with_one_line() {
 }
 
 #[test]
-fn fewer_items_than_clusters_is_refused() {
+fn fewer_items_than_asked_clusters_is_refused() {
     let sb = Sandbox::new("too_few_items");
-    let input = fixture("too_few_items.txt");
+    let input = fixture("keywords.txt");
     assert_refused(
         &sb,
         &input,
-        &["--clusters", "4"],
-        &format!("error: {input}: 3 items, fewer than the 4 clusters asked for"),
+        &["--clusters", "301"],
+        &format!("error: {input}: fewer items (300) than clusters (301)"),
     );
 }
 

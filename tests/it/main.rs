@@ -5,5 +5,6 @@ mod cli;
 mod crash;
 mod export;
 mod quality;
+mod resume_property;
 mod support;
 mod tidy;
