@@ -7,19 +7,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::ExportArgs;
+use super::{ExportArgs, ignore_broken_pipe};
 use crate::store::Store;
 
 pub(super) fn run(store: &Store, args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let result = match &args.output {
+    ignore_broken_pipe(match &args.output {
         Some(path) => write_atomically(path, |out| write_csv(store, args, out)),
         None => write_csv(store, args, &mut io::stdout().lock()),
-    };
-    match result {
-        // A reader that stops early (`| head`) is not an error.
-        Err(e) if is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
-        other => other.map(|()| ExitCode::SUCCESS),
-    }
+    })
 }
 
 fn write_csv(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -83,15 +78,4 @@ fn write_atomically(
         return Err(e);
     }
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-            || cause
-                .downcast_ref::<csv::Error>()
-                .is_some_and(|c| matches!(c.kind(), csv::ErrorKind::Io(io) if io.kind() == io::ErrorKind::BrokenPipe))
-    })
 }

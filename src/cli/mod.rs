@@ -5,6 +5,7 @@ mod export;
 mod progress;
 mod report;
 
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -173,10 +174,7 @@ fn create(db: &Path, args: CreateArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn resume(db: &Path, args: ResumeArgs) -> anyhow::Result<ExitCode> {
-    let store_exists = db.exists();
-    if !store_exists {
-        bail!("no kbatch database at {} (see --db)", db.display());
-    }
+    require_db(db)?;
     let cancel = install_ctrl_c()?;
     let mut progress = progress::for_stderr(args.output.quiet);
     let outcome = pipeline::resume(
@@ -233,16 +231,20 @@ fn status(db: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    println!("{text}");
-    Ok(ExitCode::SUCCESS)
+    ignore_broken_pipe(writeln!(io::stdout().lock(), "{text}").map_err(Into::into))
 }
 
 /// Opens a database that must already exist (reading commands never create one).
 fn open_existing(db: &Path) -> anyhow::Result<Store> {
+    require_db(db)?;
+    Store::open(db).with_context(|| format!("opening {}", db.display()))
+}
+
+fn require_db(db: &Path) -> anyhow::Result<()> {
     if !db.exists() {
         bail!("no kbatch database at {} (see --db)", db.display());
     }
-    Store::open(db).with_context(|| format!("opening {}", db.display()))
+    Ok(())
 }
 
 /// First Ctrl-C: finish nothing new, abandon the batch in flight, exit 130. Second: exit now
@@ -256,4 +258,23 @@ fn install_ctrl_c() -> anyhow::Result<&'static AtomicBool> {
     })
     .context("installing the Ctrl-C handler")?;
     Ok(&CANCEL)
+}
+
+/// A reader that stops early (`| head`) is not an error.
+fn ignore_broken_pipe(result: anyhow::Result<()>) -> anyhow::Result<ExitCode> {
+    match result {
+        Err(e) if is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
+        other => other.map(|()| ExitCode::SUCCESS),
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<csv::Error>()
+                .is_some_and(|c| matches!(c.kind(), csv::ErrorKind::Io(io) if io.kind() == io::ErrorKind::BrokenPipe))
+    })
 }

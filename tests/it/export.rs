@@ -68,20 +68,25 @@ fn export_to_a_file_and_into_a_closed_pipe() {
     assert!(!sb.path("out.csv.partial").exists());
 
     // `kbatch export | head -1`: the reader hangs up early, which is not an error.
-    let mut child = sb
-        .cmd(&["export", "--project", "p"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.stderr.is_empty());
+    for args in [
+        &["export", "--project", "p"][..],
+        &["status", "--project", "p", "--show-batches"][..],
+    ] {
+        let mut child = sb
+            .cmd(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.stderr.is_empty(), "{args:?}");
+    }
 }
 
 #[test]
