@@ -141,7 +141,10 @@ fn one_line(message: &str) -> String {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let db = cli.db.unwrap_or_else(Store::default_path);
+    let db = cli
+        .db
+        .or_else(|| std::env::var_os("KBATCH_DB").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("kbatch.sqlite"));
     match cli.command {
         Command::Create(args) => create(&db, args),
         Command::Resume(args) => resume(&db, args),

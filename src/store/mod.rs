@@ -7,7 +7,7 @@
 mod codec;
 mod migrate;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -199,13 +199,6 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", true)?;
         migrate::migrate(&mut conn, path)?;
         Ok(Store { conn })
-    }
-
-    /// The default database path: `$KBATCH_DB`, else `./kbatch.sqlite`.
-    pub fn default_path() -> PathBuf {
-        std::env::var_os("KBATCH_DB")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("kbatch.sqlite"))
     }
 
     /// Creates the project, its run, its items and one pending `batch_runs` row per commit unit,

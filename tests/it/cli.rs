@@ -333,3 +333,34 @@ fn show_batches_lists_every_unit() {
         batches.len()
     );
 }
+
+#[test]
+fn the_database_comes_from_kbatch_db_else_the_working_directory() {
+    let sb = Sandbox::new("db_location");
+    let input = fixture("keywords.txt");
+    let bin = env!("CARGO_BIN_EXE_kbatch");
+    let run = |args: &[&str], env_db: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args(args).current_dir(&sb.dir).env_remove("KBATCH_DB");
+        if let Some(db) = env_db {
+            cmd.env("KBATCH_DB", db);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let elsewhere = sb.path("elsewhere.sqlite");
+    run(
+        &["create", "--project", "e", "--input", &input, "--quiet"],
+        Some(&elsewhere),
+    );
+    run(
+        &["create", "--project", "w", "--input", &input, "--quiet"],
+        None,
+    );
+    assert!(elsewhere.exists());
+    assert!(sb.path("kbatch.sqlite").exists());
+}
