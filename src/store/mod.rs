@@ -652,3 +652,204 @@ fn write_clusters(tx: &Connection, commit: &BatchCommit) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store in a fresh temp file with one run of 6 items in 2 batches (4 units).
+    fn store_with_run(name: &str) -> (Store, RunId) {
+        let dir = std::env::temp_dir().join(format!("kbatch-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut store = Store::open(&dir.join("k.sqlite")).unwrap();
+        let ids: Vec<String> = (0..6).map(|i| i.to_string()).collect();
+        store
+            .create_run(&NewRun {
+                project: "p",
+                config_json: "{}".into(),
+                seed: 1,
+                input_path: "in",
+                input_blake3: "h",
+                dim: 2,
+                n_clusters: 2,
+                ids: &ids,
+                texts: None,
+                volumes: None,
+                batch_of_item: &[0, 0, 0, 1, 1, 1],
+                units: vec![
+                    (Phase::Cluster, 3),
+                    (Phase::Cluster, 3),
+                    (Phase::Final, 3),
+                    (Phase::Final, 3),
+                ],
+            })
+            .unwrap();
+        let run_id = store.find_run("p").unwrap().run_id;
+        (store, run_id)
+    }
+
+    fn commit(run_id: RunId, batch_number: usize, phase: Phase, items: &[usize]) -> BatchCommit {
+        let state = KMeansState {
+            dim: 2,
+            centroids: vec![batch_number as f32; 4],
+            counts: vec![1.0, 2.0],
+            ewa_inertia: None,
+            ewa_inertia_min: None,
+            no_improvement: 0,
+            converged: false,
+            n_steps: batch_number as u64,
+            items_since_reassign: 0,
+        };
+        BatchCommit {
+            run_id,
+            batch_number,
+            phase,
+            checkpoint: (phase == Phase::Cluster).then(|| encode(&state)),
+            assignments: items
+                .iter()
+                .map(|&item_idx| AssignmentRow {
+                    item_idx,
+                    cluster_id: (item_idx % 2) as u32,
+                    distance: 0.5,
+                })
+                .collect(),
+            clusters: (0..2)
+                .map(|c| ClusterRow {
+                    cluster_id: c,
+                    title: format!("t{c}"),
+                    size: 1,
+                    total_volume: 0,
+                })
+                .collect(),
+            titles_touched: 2,
+            batch_inertia: 0.25,
+            ewa_inertia: None,
+            converged: false,
+            processing_time_ms: 1,
+        }
+    }
+
+    fn count(store: &Store, sql: &str) -> i64 {
+        store.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn batches_commit_only_in_order_and_only_once() {
+        let (mut store, run) = store_with_run("order");
+        let err = store
+            .commit_batch(&commit(run, 1, Phase::Cluster, &[3, 4, 5]))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::CheckpointConflict {
+                    batch: 1,
+                    expected: Some(0),
+                    last_committed: None
+                }
+            ),
+            "{err}"
+        );
+        store
+            .commit_batch(&commit(run, 0, Phase::Cluster, &[0, 1, 2]))
+            .unwrap();
+        assert!(matches!(
+            store.commit_batch(&commit(run, 0, Phase::Cluster, &[0, 1, 2])),
+            Err(Error::CheckpointConflict { .. })
+        ));
+        store
+            .commit_batch(&commit(run, 1, Phase::Cluster, &[3, 4, 5]))
+            .unwrap();
+        assert_eq!(store.last_committed(run).unwrap(), Some(1));
+        let (batch, state) = store.load_checkpoint(run).unwrap().unwrap();
+        assert_eq!((batch, state.n_steps), (1, 1));
+        assert_eq!(
+            count(&store, "SELECT count(*) FROM batch_checkpoints"),
+            1,
+            "only the newest is kept"
+        );
+        // The final pass rewrites rows in place, and keeps the clustering checkpoint.
+        store
+            .commit_batch(&commit(run, 2, Phase::Final, &[0, 1, 2]))
+            .unwrap();
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM assignments WHERE written_by = 2"
+            ),
+            3
+        );
+        assert_eq!(store.load_checkpoint(run).unwrap().unwrap().0, 1);
+    }
+
+    #[test]
+    fn a_failing_commit_leaves_no_trace() {
+        let (mut store, run) = store_with_run("fault");
+        store
+            .commit_batch(&commit(run, 0, Phase::Cluster, &[0, 1, 2]))
+            .unwrap();
+        // A real SQLite fault in the middle of batch 1's writes.
+        store
+            .conn
+            .execute_batch(
+                "CREATE TRIGGER fail BEFORE INSERT ON assignments WHEN NEW.item_idx = 4
+                 BEGIN SELECT RAISE(ABORT, 'injected'); END",
+            )
+            .unwrap();
+        let err = store
+            .commit_batch(&commit(run, 1, Phase::Cluster, &[3, 4, 5]))
+            .unwrap_err();
+        assert!(err.to_string().contains("injected"), "{err}");
+        assert_eq!(store.last_committed(run).unwrap(), Some(0));
+        assert_eq!(count(&store, "SELECT count(*) FROM assignments"), 3);
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM batch_runs WHERE status = 'completed'"
+            ),
+            1
+        );
+        assert_eq!(
+            store.load_checkpoint(run).unwrap().unwrap().0,
+            0,
+            "batch 0's state still loads"
+        );
+    }
+
+    #[test]
+    fn titles_can_swap_between_clusters_in_one_commit() {
+        let (mut store, run) = store_with_run("swap");
+        store
+            .commit_batch(&commit(run, 0, Phase::Cluster, &[0, 1, 2]))
+            .unwrap();
+        let mut swapped = commit(run, 1, Phase::Cluster, &[3, 4, 5]);
+        swapped.clusters[0].title = "t1".into();
+        swapped.clusters[1].title = "t0".into();
+        store.commit_batch(&swapped).unwrap();
+        assert_eq!(
+            store.load_titles(run).unwrap(),
+            [(0, "t1".to_string()), (1, "t0".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_corrupt_checkpoint_is_refused() {
+        let (mut store, run) = store_with_run("corrupt");
+        store
+            .commit_batch(&commit(run, 0, Phase::Cluster, &[0, 1, 2]))
+            .unwrap();
+        store
+            .conn
+            .execute(
+                "UPDATE batch_checkpoints SET state = zeroblob(length(state))",
+                [],
+            )
+            .unwrap();
+        let err = store.load_checkpoint(run).unwrap_err();
+        assert!(
+            matches!(err, Error::CorruptCheckpoint { batch: 0, .. }),
+            "{err}"
+        );
+    }
+}
