@@ -362,8 +362,10 @@ fn reassign_starved(
     }
     starved.sort_by(|&a, &b| state.counts[a].total_cmp(&state.counts[b]));
     starved.truncate(nearest.len() / 2);
+    let mut moving = vec![false; state.counts.len()];
+    starved.iter().for_each(|&c| moving[c] = true);
     let Some(min_kept) = (0..state.counts.len())
-        .filter(|c| !starved.contains(c))
+        .filter(|&c| !moving[c])
         .map(|c| state.counts[c])
         .min_by(f64::total_cmp)
     else {
