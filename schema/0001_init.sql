@@ -29,6 +29,7 @@ CREATE TABLE runs (
     UNIQUE (project_id)
 );
 
+-- Items in input order. `position` is the item's place in the seeded batch plan.
 CREATE TABLE items (
     run_id        INTEGER NOT NULL REFERENCES runs (run_id),
     item_idx      INTEGER NOT NULL,
@@ -36,6 +37,7 @@ CREATE TABLE items (
     text          TEXT,
     volume        INTEGER,
     batch_number  INTEGER NOT NULL,
+    position      INTEGER NOT NULL,
     PRIMARY KEY (run_id, item_idx),
     UNIQUE (run_id, item_id)
 ) WITHOUT ROWID;
@@ -74,15 +76,17 @@ CREATE TABLE batch_checkpoints (
 ) WITHOUT ROWID;
 
 -- Inserted once per item by the batch that clusters it; the final pass updates it in place.
+-- Keyed by plan position, so a batch writes one contiguous key range: a commit touches few
+-- pages however large the table grows (keyed by item, a permuted batch would touch them all).
 CREATE TABLE assignments (
-    run_id        INTEGER NOT NULL,
+    run_id        INTEGER NOT NULL REFERENCES runs (run_id),
+    position      INTEGER NOT NULL,
     item_idx      INTEGER NOT NULL,
     cluster_id    INTEGER NOT NULL,
     distance      REAL NOT NULL,
     -- The commit unit that last wrote this row.
     written_by    INTEGER NOT NULL,
-    PRIMARY KEY (run_id, item_idx),
-    FOREIGN KEY (run_id, item_idx) REFERENCES items (run_id, item_idx)
+    PRIMARY KEY (run_id, position)
 ) WITHOUT ROWID;
 
 CREATE TABLE clusters (

@@ -22,7 +22,8 @@ use crate::core::titles::{ClusterBook, ItemAttrs};
 use crate::error::{Error, Result};
 use crate::input::{self, Dataset, InputFormat, ItemKind};
 use crate::store::{
-    self, AssignmentRow, BatchCommit, ClusterRow, NewRun, Phase, RunRecord, RunStatus, Store,
+    self, AssignmentRow, BatchCommit, ClusterRow, NewRun, Phase, Placement, RunRecord, RunStatus,
+    Store,
 };
 use crate::testhook::{self, PausePoint};
 pub use status::{StatusReport, all_status, project_status};
@@ -177,7 +178,7 @@ pub fn create(
     let mut store = Store::open(db)?;
     let absolute = std::path::absolute(input_path).map_err(|e| Error::io(input_path, e))?;
     let config_json = serde_json::to_string(&config).expect("config serialises");
-    let batch_of_item = batch_of_item(&plan);
+    let placements = placements(&plan);
     let units = (0..plan.n_batches())
         .map(|b| (Phase::Cluster, plan.batches[b].len()))
         .chain((0..plan.n_batches()).map(|b| (Phase::Final, plan.batches[b].len())))
@@ -193,7 +194,7 @@ pub fn create(
         ids: &data.ids,
         texts: data.texts.as_deref(),
         volumes: data.volumes.as_deref(),
-        batch_of_item: &batch_of_item,
+        placements: &placements,
         units,
     })?;
     let run = store.find_run(project)?;
@@ -309,14 +310,20 @@ fn default_metric(data: &Dataset) -> Metric {
     }
 }
 
-fn batch_of_item(plan: &BatchPlan) -> Vec<u32> {
-    let mut batch_of = vec![0u32; plan.order.len()];
-    for b in 0..plan.n_batches() {
-        for &item in plan.items(b) {
-            batch_of[item] = b as u32;
+fn placements(plan: &BatchPlan) -> Vec<Placement> {
+    let mut placements = vec![
+        Placement {
+            batch: 0,
+            position: 0
+        };
+        plan.order.len()
+    ];
+    for (batch, range) in plan.batches.iter().enumerate() {
+        for position in range.clone() {
+            placements[plan.order[position]] = Placement { batch, position };
         }
     }
-    batch_of
+    placements
 }
 
 /// A run in progress: the store, the data, the model and the titles, all in memory.
@@ -496,11 +503,11 @@ impl<'a> Engine<'a> {
         };
         let state = self.state.as_ref().expect("a model exists after batch 0");
         let attrs = attrs(self.data);
-        let assignments: Vec<AssignmentRow> = self.plan.order[range]
-            .iter()
+        let assignments: Vec<AssignmentRow> = range
             .zip(&nearest)
-            .map(|(&item_idx, n)| AssignmentRow {
-                item_idx,
+            .map(|(position, n)| AssignmentRow {
+                position,
+                item_idx: self.plan.order[position],
                 cluster_id: n.cluster,
                 distance: reported_distance(self.config.metric, n.sq_dist),
             })

@@ -91,10 +91,19 @@ pub struct NewRun<'a> {
     pub ids: &'a [String],
     pub texts: Option<&'a [String]>,
     pub volumes: Option<&'a [i64]>,
-    /// Clustering batch of every item, by item index.
-    pub batch_of_item: &'a [u32],
+    /// Where every item sits in the batch plan, by item index.
+    pub placements: &'a [Placement],
     /// Phase and item count of every commit unit, in order.
     pub units: Vec<(Phase, usize)>,
+}
+
+/// Where an item sits in the batch plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// The clustering batch that holds the item.
+    pub batch: usize,
+    /// The item's index in the plan's permuted order.
+    pub position: usize,
 }
 
 /// A run as recorded.
@@ -120,6 +129,7 @@ pub struct RunRecord {
 /// One per-item row written by a commit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AssignmentRow {
+    pub position: usize,
     pub item_idx: usize,
     pub cluster_id: u32,
     pub distance: f64,
@@ -241,8 +251,9 @@ impl Store {
         let run_id = tx.last_insert_rowid();
         {
             let mut insert = tx.prepare(
-                "INSERT INTO items (run_id, item_idx, item_id, text, volume, batch_number)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO items (run_id, item_idx, item_id, text, volume, batch_number,
+                                    position)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for (idx, id) in new.ids.iter().enumerate() {
                 insert.execute(params![
@@ -251,7 +262,8 @@ impl Store {
                     id,
                     new.texts.map(|t| &t[idx]),
                     new.volumes.map(|v| v[idx]),
-                    new.batch_of_item[idx],
+                    new.placements[idx].batch as i64,
+                    new.placements[idx].position as i64,
                 ])?;
             }
             let mut insert = tx.prepare(
@@ -443,17 +455,18 @@ impl Store {
             .optional()?)
     }
 
-    /// Every committed assignment, by item index.
+    /// Every committed assignment, in plan order.
     pub fn load_assignments(&self, run_id: RunId) -> Result<Vec<AssignmentRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT item_idx, cluster_id, distance FROM assignments WHERE run_id = ?1
-             ORDER BY item_idx",
+            "SELECT position, item_idx, cluster_id, distance FROM assignments WHERE run_id = ?1
+             ORDER BY position",
         )?;
         let rows = stmt.query_map([run_id], |r| {
             Ok(AssignmentRow {
-                item_idx: r.get::<_, i64>(0)? as usize,
-                cluster_id: r.get(1)?,
-                distance: r.get(2)?,
+                position: r.get::<_, i64>(0)? as usize,
+                item_idx: r.get::<_, i64>(1)? as usize,
+                cluster_id: r.get(2)?,
+                distance: r.get(3)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -512,11 +525,11 @@ impl Store {
                 .prepare(
                     "SELECT i.item_id, i.text, i.volume, a.cluster_id, c.title, a.distance,
                             i.batch_number
-                     FROM assignments a
-                     JOIN items i ON i.run_id = a.run_id AND i.item_idx = a.item_idx
+                     FROM items i
+                     JOIN assignments a ON a.run_id = i.run_id AND a.position = i.position
                      JOIN clusters c ON c.run_id = a.run_id AND c.cluster_id = a.cluster_id
-                     WHERE a.run_id = ?1
-                     ORDER BY a.item_idx",
+                     WHERE i.run_id = ?1
+                     ORDER BY i.item_idx",
                 )
                 .map_err(sql_err)?;
             let mut rows = stmt.query([run_id]).map_err(sql_err)?;
@@ -598,18 +611,19 @@ fn write_assignments(tx: &Connection, commit: &BatchCommit) -> Result<()> {
     // batch can never be applied twice); the final pass rewrites rows in place.
     let sql = match commit.phase {
         Phase::Cluster => {
-            "INSERT INTO assignments (run_id, item_idx, cluster_id, distance, written_by)
-             VALUES (?1, ?2, ?3, ?4, ?5)"
+            "INSERT INTO assignments (run_id, position, item_idx, cluster_id, distance, written_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
         }
         Phase::Final => {
-            "UPDATE assignments SET cluster_id = ?3, distance = ?4, written_by = ?5
-             WHERE run_id = ?1 AND item_idx = ?2 AND written_by < ?5"
+            "UPDATE assignments SET cluster_id = ?4, distance = ?5, written_by = ?6
+             WHERE run_id = ?1 AND position = ?2 AND item_idx = ?3 AND written_by < ?6"
         }
     };
     let mut stmt = tx.prepare_cached(sql)?;
     for row in &commit.assignments {
         let changed = stmt.execute(params![
             commit.run_id,
+            row.position as i64,
             row.item_idx as i64,
             row.cluster_id,
             row.distance,
@@ -676,7 +690,12 @@ mod tests {
                 ids: &ids,
                 texts: None,
                 volumes: None,
-                batch_of_item: &[0, 0, 0, 1, 1, 1],
+                placements: &(0..6)
+                    .map(|i| Placement {
+                        batch: i / 3,
+                        position: i,
+                    })
+                    .collect::<Vec<_>>(),
                 units: vec![
                     (Phase::Cluster, 3),
                     (Phase::Cluster, 3),
@@ -709,6 +728,7 @@ mod tests {
             assignments: items
                 .iter()
                 .map(|&item_idx| AssignmentRow {
+                    position: item_idx,
                     item_idx,
                     cluster_id: (item_idx % 2) as u32,
                     distance: 0.5,
@@ -793,7 +813,7 @@ mod tests {
         store
             .conn
             .execute_batch(
-                "CREATE TRIGGER fail BEFORE INSERT ON assignments WHEN NEW.item_idx = 4
+                "CREATE TRIGGER fail BEFORE INSERT ON assignments WHEN NEW.position = 4
                  BEGIN SELECT RAISE(ABORT, 'injected'); END",
             )
             .unwrap();
