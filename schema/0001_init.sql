@@ -38,8 +38,9 @@ CREATE TABLE items (
     volume        INTEGER,
     batch_number  INTEGER NOT NULL,
     position      INTEGER NOT NULL,
-    PRIMARY KEY (run_id, item_idx),
-    UNIQUE (run_id, item_id)
+    -- No index on item_id: ids are checked unique at ingest, and an index here would cost
+    -- a random B-tree insert per item at create.
+    PRIMARY KEY (run_id, item_idx)
 ) WITHOUT ROWID;
 
 -- One row per commit unit: clustering batches 0..n_batches, then the final re-assignment pass.
