@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::pipeline::{IngestNotes, RunTimings, StatusReport};
+use crate::pipeline::{IngestNotes, RunPhase, RunTimings, StatusReport};
 
 /// What ingest found, as one line.
 pub fn ingest_notes(notes: &IngestNotes) -> String {
@@ -55,7 +55,7 @@ pub fn project(r: &StatusReport) -> String {
         out,
         "status:     {}{pid}, phase {}",
         r.status.as_str(),
-        r.phase
+        r.phase.as_str()
     );
     let _ = writeln!(
         out,
@@ -84,7 +84,7 @@ pub fn project(r: &StatusReport) -> String {
     let _ = write!(
         out,
         "eta:        {}",
-        seconds(r.eta_s.filter(|_| r.phase != "done"))
+        seconds(r.eta_s.filter(|_| r.phase != RunPhase::Done))
     );
     if let Some(error) = &r.error {
         let _ = write!(out, "\nerror:      {error}");

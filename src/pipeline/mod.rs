@@ -26,7 +26,7 @@ use crate::store::{
     Store,
 };
 use crate::testhook::{self, PausePoint};
-pub use status::{StatusReport, all_status, project_status};
+pub use status::{RunPhase, StatusReport, all_status, project_status};
 
 /// Everything that determines a run's result. Stored with the run; `resume` uses it, not flags.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

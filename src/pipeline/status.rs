@@ -8,6 +8,27 @@ use super::lock;
 use crate::error::Result;
 use crate::store::{BatchRow, RunRecord, RunStatus, Store};
 
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RunPhase {
+    #[serde(rename = "clustering")]
+    Clustering,
+    #[serde(rename = "final pass")]
+    FinalPass,
+    #[serde(rename = "done")]
+    Done,
+}
+
+impl RunPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunPhase::Clustering => "clustering",
+            RunPhase::FinalPass => "final pass",
+            RunPhase::Done => "done",
+        }
+    }
+}
+
 /// A run's progress, as `kbatch status` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
@@ -16,8 +37,7 @@ pub struct StatusReport {
     /// `interrupted`.
     pub status: RunStatus,
     pub pid: Option<String>,
-    /// `clustering`, `final pass` or `done`.
-    pub phase: &'static str,
+    pub phase: RunPhase,
     pub batches_done: usize,
     pub batches_total: usize,
     pub cluster_batches_done: usize,
@@ -79,11 +99,11 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
         .sum();
     let last_cluster = cluster_done.last();
     let phase = if final_done.len() == run.n_batches {
-        "done"
+        RunPhase::Done
     } else if cluster_done.len() == run.n_batches {
-        "final pass"
+        RunPhase::FinalPass
     } else {
-        "clustering"
+        RunPhase::Clustering
     };
     Ok(StatusReport {
         project: run.project.clone(),
