@@ -69,23 +69,31 @@ pub struct BatchOutcome {
 
 /// Batch 0: greedy k-means++ seeding, then Lloyd until `tol` or `max_iter`.
 /// `points` must already be unit-normalised for [`Metric::Cosine`].
+///
+/// This is the one long computation (seconds at a million items), so it asks `keep_going`
+/// between seeding steps and Lloyd iterations and gives up with `None` when told to; the
+/// answer never changes the result of a run that goes on.
 pub fn fit_first_batch(
     params: &Params,
     points: &[f32],
     dim: usize,
     rng: &mut Rng,
-) -> (KMeansState, BatchOutcome) {
+    keep_going: &dyn Fn() -> bool,
+) -> Option<(KMeansState, BatchOutcome)> {
     let k = params.n_clusters;
     let norms = distance::row_sq_norms(points, dim);
     assert!(
         norms.len() >= k,
         "batch 0 needs at least one item per cluster"
     );
-    let mut centroids = kmeans_plus_plus(points, &norms, dim, k, rng);
+    let mut centroids = kmeans_plus_plus(points, &norms, dim, k, rng, keep_going)?;
     let mut nearest = assign(points, &norms, &centroids, dim);
     let mut lloyd_iterations = 0;
     let mut reassigned = 0;
     while lloyd_iterations < params.max_iter {
+        if !keep_going() {
+            return None;
+        }
         let (updated, relocated) = lloyd_update(params.metric, points, dim, &nearest, &centroids);
         lloyd_iterations += 1;
         reassigned += relocated;
@@ -117,7 +125,7 @@ pub fn fit_first_batch(
         lloyd_iterations,
         reassigned,
     };
-    (state, outcome)
+    Some((state, outcome))
 }
 
 /// A later batch: assign, then (unless converged) the mini-batch centroid update,
@@ -154,14 +162,15 @@ pub fn minibatch_step(
 
 /// Greedy k-means++ (scikit-learn's `_kmeans_plusplus`): `2 + ln k` candidates per step,
 /// sampled with probability ∝ D², the one that lowers the potential most is kept.
-/// Returns `n_clusters × dim` centroids. O(n·k·d·trials).
+/// Returns `n_clusters × dim` centroids, or `None` once `keep_going` says stop. O(n·k·d·trials).
 pub fn kmeans_plus_plus(
     points: &[f32],
     point_sq_norms: &[f32],
     dim: usize,
     n_clusters: usize,
     rng: &mut Rng,
-) -> Vec<f32> {
+    keep_going: &dyn Fn() -> bool,
+) -> Option<Vec<f32>> {
     let n = point_sq_norms.len();
     assert!(
         n > 0 && n_clusters > 0,
@@ -182,6 +191,9 @@ pub fn kmeans_plus_plus(
     let mut potential = sum_f64(&closest);
     let mut prefix = Vec::with_capacity(n);
     for _ in 1..n_clusters {
+        if !keep_going() {
+            return None;
+        }
         prefix.clear();
         prefix.extend(closest.iter().scan(0.0f64, |acc, &d| {
             *acc += f64::from(d);
@@ -229,7 +241,7 @@ pub fn kmeans_plus_plus(
         potential = best_potential;
         centroids.extend_from_slice(row(candidates[best]));
     }
-    centroids
+    Some(centroids)
 }
 
 fn assign(points: &[f32], norms: &[f32], centroids: &[f32], dim: usize) -> Vec<Nearest> {
@@ -496,7 +508,15 @@ mod tests {
         ];
         let norms = distance::row_sq_norms(&points, 2);
         for seed in 0..20 {
-            let c = kmeans_plus_plus(&points, &norms, 2, 2, &mut Rng::for_stream(seed, 0));
+            let c = kmeans_plus_plus(
+                &points,
+                &norms,
+                2,
+                2,
+                &mut Rng::for_stream(seed, 0),
+                &|| true,
+            )
+            .unwrap();
             assert!((c[0] < 5.0) != (c[2] < 5.0), "seed {seed}: {c:?}");
         }
     }
@@ -504,8 +524,14 @@ mod tests {
     #[test]
     fn lloyd_converges_to_the_blob_means() {
         let points = [0.0, 0.0, 2.0, 0.0, 10.0, 10.0, 10.0, 12.0];
-        let (state, outcome) =
-            fit_first_batch(&params(2, 4), &points, 2, &mut Rng::for_stream(1, 0));
+        let (state, outcome) = fit_first_batch(
+            &params(2, 4),
+            &points,
+            2,
+            &mut Rng::for_stream(1, 0),
+            &|| true,
+        )
+        .unwrap();
         let mut centres: Vec<(f32, f32)> =
             state.centroids.chunks(2).map(|c| (c[0], c[1])).collect();
         centres.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -513,6 +539,19 @@ mod tests {
         assert_eq!(state.counts, [2.0, 2.0]);
         assert!((outcome.batch_inertia - 1.0).abs() < 1e-6);
         assert!(outcome.lloyd_iterations >= 1);
+    }
+
+    #[test]
+    fn the_first_batch_gives_up_when_told_to() {
+        let points = [0.0, 0.0, 2.0, 0.0, 10.0, 10.0, 10.0, 12.0];
+        let stopped = fit_first_batch(
+            &params(2, 4),
+            &points,
+            2,
+            &mut Rng::for_stream(1, 0),
+            &|| false,
+        );
+        assert!(stopped.is_none());
     }
 
     #[test]
@@ -546,7 +585,9 @@ mod tests {
     #[test]
     fn no_improvement_for_patience_steps_freezes_the_centroids() {
         let p = params(1, 10);
-        let mut state = fit_first_batch(&p, &[0.0, 1.0], 1, &mut Rng::for_stream(0, 0)).0;
+        let mut state = fit_first_batch(&p, &[0.0, 1.0], 1, &mut Rng::for_stream(0, 0), &|| true)
+            .unwrap()
+            .0;
         for step in 1..=4u64 {
             // Ever farther points: the smoothed inertia only grows.
             let far = [50.0 * step as f32, -50.0 * step as f32];
@@ -587,8 +628,14 @@ mod tests {
         // Three identical points and one far point, k = 3: k-means++ must fall back to
         // duplicates, and Lloyd relocates the empty centre to the far point.
         let points = [1.0, 1.0, 1.0, 9.0];
-        let (state, outcome) =
-            fit_first_batch(&params(3, 4), &points, 1, &mut Rng::for_stream(3, 0));
+        let (state, outcome) = fit_first_batch(
+            &params(3, 4),
+            &points,
+            1,
+            &mut Rng::for_stream(3, 0),
+            &|| true,
+        )
+        .unwrap();
         assert!(state.centroids.contains(&9.0) && state.centroids.contains(&1.0));
         assert_eq!(
             outcome.nearest.iter().filter(|n| n.sq_dist == 0.0).count(),
@@ -603,8 +650,14 @@ mod tests {
         let n = labels.len();
         let p = params(n_blobs, n);
         let first = 400;
-        let (mut state, first_outcome) =
-            fit_first_batch(&p, &points[..first * dim], dim, &mut Rng::for_stream(5, 0));
+        let (mut state, first_outcome) = fit_first_batch(
+            &p,
+            &points[..first * dim],
+            dim,
+            &mut Rng::for_stream(5, 0),
+            &|| true,
+        )
+        .unwrap();
         let mut nearest = first_outcome.nearest;
         for (b, batch) in points[first * dim..].chunks(200 * dim).enumerate() {
             nearest.extend(
@@ -630,7 +683,8 @@ mod tests {
             }
             state
         };
-        let (start, _) = fit_first_batch(&p, batches[0], dim, &mut Rng::for_stream(9, 0));
+        let (start, _) =
+            fit_first_batch(&p, batches[0], dim, &mut Rng::for_stream(9, 0), &|| true).unwrap();
         let uninterrupted = run(1, start.clone());
         let mut resumed = start;
         for (b, batch) in batches.iter().enumerate().take(4).skip(1) {
@@ -651,8 +705,14 @@ mod tests {
                 .build()
                 .unwrap();
             pool.install(|| {
-                let (mut state, _) =
-                    fit_first_batch(&p, &points[..600 * dim], dim, &mut Rng::for_stream(1, 0));
+                let (mut state, _) = fit_first_batch(
+                    &p,
+                    &points[..600 * dim],
+                    dim,
+                    &mut Rng::for_stream(1, 0),
+                    &|| true,
+                )
+                .unwrap();
                 minibatch_step(
                     &p,
                     &mut state,

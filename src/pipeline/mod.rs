@@ -433,11 +433,12 @@ impl<'a> Engine<'a> {
             let unit = self.next_unit;
             self.store.mark_processing(run_id, unit)?;
             let started = Instant::now();
-            let commit = self.compute_unit(unit, started);
-            if cancel.load(Ordering::SeqCst) {
-                // The computed unit is dropped whole: nothing of it was written.
-                return self.interrupted();
-            }
+            let keep_going = || !cancel.load(Ordering::SeqCst);
+            let commit = match self.compute_unit(unit, started, &keep_going) {
+                Some(commit) if keep_going() => commit,
+                // The unit in flight is dropped whole: nothing of it was written.
+                _ => return self.interrupted(),
+            };
             let commit_start = Instant::now();
             let committed = self.store.commit_batch(&commit);
             in_commits += commit_start.elapsed();
@@ -483,8 +484,14 @@ impl<'a> Engine<'a> {
         })
     }
 
-    /// Computes commit unit `unit` completely, without touching the store.
-    fn compute_unit(&mut self, unit: usize, started: Instant) -> BatchCommit {
+    /// Computes commit unit `unit` completely, without touching the store; `None` if
+    /// `keep_going` said stop during the long first batch.
+    fn compute_unit(
+        &mut self,
+        unit: usize,
+        started: Instant,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Option<BatchCommit> {
         let n_batches = self.plan.n_batches();
         let (phase, batch) = if unit < n_batches {
             (Phase::Cluster, unit)
@@ -498,7 +505,7 @@ impl<'a> Engine<'a> {
             distance::normalize_rows(&mut self.rows, self.data.dim());
         }
         let (nearest, batch_inertia) = match phase {
-            Phase::Cluster => self.cluster_step(batch),
+            Phase::Cluster => self.cluster_step(batch, keep_going)?,
             Phase::Final => self.final_assign(),
         };
         let state = self.state.as_ref().expect("a model exists after batch 0");
@@ -526,7 +533,7 @@ impl<'a> Engine<'a> {
                 total_volume: c.total_volume,
             })
             .collect();
-        BatchCommit {
+        Some(BatchCommit {
             run_id: self.run.run_id,
             batch_number: unit,
             phase,
@@ -538,21 +545,30 @@ impl<'a> Engine<'a> {
             ewa_inertia: state.ewa_inertia,
             converged: state.converged,
             processing_time_ms: started.elapsed().as_millis() as u64,
-        }
+        })
     }
 
-    fn cluster_step(&mut self, batch: usize) -> (Vec<Nearest>, f64) {
+    fn cluster_step(
+        &mut self,
+        batch: usize,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Option<(Vec<Nearest>, f64)> {
         let mut rng = Rng::for_stream(self.config.seed, batch as u64);
         let outcome = match &mut self.state {
             None => {
-                let (state, outcome) =
-                    kmeans::fit_first_batch(&self.params, &self.rows, self.data.dim(), &mut rng);
+                let (state, outcome) = kmeans::fit_first_batch(
+                    &self.params,
+                    &self.rows,
+                    self.data.dim(),
+                    &mut rng,
+                    keep_going,
+                )?;
                 self.state = Some(state);
                 outcome
             }
             Some(state) => kmeans::minibatch_step(&self.params, state, &self.rows, &mut rng),
         };
-        (outcome.nearest, outcome.batch_inertia)
+        Some((outcome.nearest, outcome.batch_inertia))
     }
 
     fn final_assign(&self) -> (Vec<Nearest>, f64) {
