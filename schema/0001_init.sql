@@ -57,6 +57,9 @@ CREATE TABLE batch_runs (
     batch_inertia       REAL,
     ewa_inertia         REAL,
     converged           INTEGER NOT NULL DEFAULT 0,
+    -- Lloyd iterations (batch 0) and empty or starved clusters moved (any clustering batch).
+    lloyd_iterations    INTEGER NOT NULL DEFAULT 0,
+    reassigned          INTEGER NOT NULL DEFAULT 0,
     started_at          TEXT,
     completed_at        TEXT,
     processing_time_ms  INTEGER,

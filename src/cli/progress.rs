@@ -83,13 +83,21 @@ fn describe(e: &UnitCommitted) -> String {
         .ewa_inertia
         .map(|v| format!(", smoothed {v:.5}"))
         .unwrap_or_default();
+    let lloyd = match e.lloyd_iterations {
+        0 => String::new(),
+        n => format!(", {n} Lloyd iterations"),
+    };
+    let moved = match e.reassigned {
+        0 => String::new(),
+        n => format!(", {n} clusters reassigned"),
+    };
     let frozen = if e.converged && e.phase == Phase::Cluster {
         ", converged"
     } else {
         ""
     };
     format!(
-        "batch {}/{} ({phase}) committed: {} items, inertia {:.5}{smoothed}{frozen}, {} ms",
+        "batch {}/{} ({phase}) committed: {} items, inertia {:.5}{smoothed}{lloyd}{moved}{frozen}, {} ms",
         e.batch_number + 1,
         e.total_units,
         e.items,

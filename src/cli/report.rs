@@ -92,18 +92,20 @@ pub fn project(r: &StatusReport) -> String {
     if let Some(batches) = &r.batches {
         let _ = write!(
             out,
-            "\n\nbatch\tphase\tsize\tstatus\tinertia\tsmoothed\ttitles\tms"
+            "\n\nbatch\tphase\tsize\tstatus\tinertia\tsmoothed\tlloyd\treassigned\ttitles\tms"
         );
         for b in batches {
             let _ = write!(
                 out,
-                "\n{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                "\n{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                 b.batch_number,
                 b.phase,
                 b.batch_size,
                 b.status,
                 b.batch_inertia.map_or("-".into(), |v| format!("{v:.6}")),
                 b.ewa_inertia.map_or("-".into(), |v| format!("{v:.6}")),
+                b.lloyd_iterations,
+                b.reassigned,
                 b.titles_touched,
                 b.processing_time_ms.map_or("-".into(), |v| v.to_string()),
             );

@@ -136,16 +136,7 @@ pub fn minibatch_step(
     points: &[f32],
     rng: &mut Rng,
 ) -> BatchOutcome {
-    let dim = state.dim;
-    let norms = distance::row_sq_norms(points, dim);
-    let nearest = assign(points, &norms, &state.centroids, dim);
-    let batch_inertia = mean_sq_dist(&nearest);
-    let mut outcome = BatchOutcome {
-        nearest,
-        batch_inertia,
-        lloyd_iterations: 0,
-        reassigned: 0,
-    };
+    let mut outcome = assign_batch(state, points);
     if state.converged || outcome.nearest.is_empty() {
         return outcome;
     }
@@ -156,8 +147,21 @@ pub fn minibatch_step(
         outcome.reassigned = reassign_starved(params.metric, state, points, &outcome.nearest, rng);
         state.items_since_reassign = 0;
     }
-    track_convergence(params, state, outcome.nearest.len(), batch_inertia);
+    track_convergence(params, state, outcome.nearest.len(), outcome.batch_inertia);
     outcome
+}
+
+/// Nearest centroids of `points` and their mean squared distance; the model is left as it is
+/// (the final pass, and the first half of every mini-batch step).
+pub fn assign_batch(state: &KMeansState, points: &[f32]) -> BatchOutcome {
+    let norms = distance::row_sq_norms(points, state.dim);
+    let nearest = assign(points, &norms, &state.centroids, state.dim);
+    BatchOutcome {
+        batch_inertia: mean_sq_dist(&nearest),
+        nearest,
+        lloyd_iterations: 0,
+        reassigned: 0,
+    }
 }
 
 /// Greedy k-means++ (scikit-learn's `_kmeans_plusplus`): `2 + ln k` candidates per step,

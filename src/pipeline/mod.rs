@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::distance::{self, Nearest};
-use crate::core::kmeans::{self, KMeansState, Metric, Params};
+use crate::core::distance;
+use crate::core::kmeans::{self, BatchOutcome, KMeansState, Metric, Params};
 use crate::core::plan::BatchPlan;
 use crate::core::rng::Rng;
 use crate::core::titles::{ClusterBook, ItemAttrs};
@@ -69,6 +69,8 @@ pub struct UnitCommitted {
     pub phase: Phase,
     pub items: usize,
     pub batch_inertia: f64,
+    pub lloyd_iterations: u32,
+    pub reassigned: u32,
     pub ewa_inertia: Option<f64>,
     pub converged: bool,
     pub processing_ms: u64,
@@ -458,6 +460,8 @@ impl<'a> Engine<'a> {
                 phase: commit.phase,
                 items: commit.assignments.len(),
                 batch_inertia: commit.batch_inertia,
+                lloyd_iterations: commit.lloyd_iterations,
+                reassigned: commit.reassigned,
                 ewa_inertia: commit.ewa_inertia,
                 converged: commit.converged,
                 processing_ms: commit.processing_time_ms,
@@ -504,14 +508,14 @@ impl<'a> Engine<'a> {
         if self.config.metric == Metric::Cosine {
             distance::normalize_rows(&mut self.rows, self.data.dim());
         }
-        let (nearest, batch_inertia) = match phase {
-            Phase::Cluster => self.cluster_step(batch, keep_going)?,
-            Phase::Final => self.final_assign(),
+        let outcome = match (phase, &self.state) {
+            (Phase::Final, Some(state)) => kmeans::assign_batch(state, &self.rows),
+            _ => self.cluster_step(batch, keep_going)?,
         };
         let state = self.state.as_ref().expect("a model exists after batch 0");
         let attrs = attrs(self.data);
         let assignments: Vec<AssignmentRow> = range
-            .zip(&nearest)
+            .zip(&outcome.nearest)
             .map(|(position, n)| AssignmentRow {
                 position,
                 item_idx: self.plan.order[position],
@@ -541,7 +545,9 @@ impl<'a> Engine<'a> {
             titles_touched,
             assignments,
             clusters,
-            batch_inertia,
+            batch_inertia: outcome.batch_inertia,
+            lloyd_iterations: outcome.lloyd_iterations,
+            reassigned: outcome.reassigned,
             ewa_inertia: state.ewa_inertia,
             converged: state.converged,
             processing_time_ms: started.elapsed().as_millis() as u64,
@@ -552,7 +558,7 @@ impl<'a> Engine<'a> {
         &mut self,
         batch: usize,
         keep_going: &dyn Fn() -> bool,
-    ) -> Option<(Vec<Nearest>, f64)> {
+    ) -> Option<BatchOutcome> {
         let mut rng = Rng::for_stream(self.config.seed, batch as u64);
         let outcome = match &mut self.state {
             None => {
@@ -568,24 +574,7 @@ impl<'a> Engine<'a> {
             }
             Some(state) => kmeans::minibatch_step(&self.params, state, &self.rows, &mut rng),
         };
-        Some((outcome.nearest, outcome.batch_inertia))
-    }
-
-    fn final_assign(&self) -> (Vec<Nearest>, f64) {
-        let state = self
-            .state
-            .as_ref()
-            .expect("the final pass follows the batches");
-        let dim = self.data.dim();
-        let nearest = distance::nearest(
-            &self.rows,
-            &distance::row_sq_norms(&self.rows, dim),
-            &state.centroids,
-            &distance::row_sq_norms(&state.centroids, dim),
-            dim,
-        );
-        let inertia = mean_sq_dist(&nearest);
-        (nearest, inertia)
+        Some(outcome)
     }
 }
 
@@ -594,11 +583,6 @@ fn attrs(data: &Dataset) -> ItemAttrs<'_> {
         texts: data.texts.as_deref(),
         volumes: data.volumes.as_deref(),
     }
-}
-
-fn mean_sq_dist(nearest: &[Nearest]) -> f64 {
-    let total: f64 = nearest.iter().map(|n| f64::from(n.sq_dist)).sum();
-    total / nearest.len().max(1) as f64
 }
 
 /// The distance users see: cosine distance (1 − cos) for cosine runs, Euclidean otherwise.

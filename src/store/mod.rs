@@ -155,6 +155,8 @@ pub struct BatchCommit {
     pub clusters: Vec<ClusterRow>,
     pub titles_touched: usize,
     pub batch_inertia: f64,
+    pub lloyd_iterations: u32,
+    pub reassigned: u32,
     pub ewa_inertia: Option<f64>,
     pub converged: bool,
     pub processing_time_ms: u64,
@@ -173,6 +175,8 @@ pub struct BatchRow {
     pub batch_inertia: Option<f64>,
     pub ewa_inertia: Option<f64>,
     pub converged: bool,
+    pub lloyd_iterations: i64,
+    pub reassigned: i64,
     pub started_at: Option<String>,
     pub completed_at: Option<String>,
     pub processing_time_ms: Option<i64>,
@@ -378,6 +382,7 @@ impl Store {
                 "UPDATE batch_runs
                  SET status = 'completed', items_processed = ?3, clusters_touched = ?4,
                      titles_touched = ?5, batch_inertia = ?6, ewa_inertia = ?7, converged = ?8,
+                     lloyd_iterations = ?11, reassigned = ?12,
                      started_at = coalesce(started_at, {NOW}), completed_at = {NOW},
                      processing_time_ms = ?9, error_message = NULL
                  WHERE run_id = ?1 AND batch_number = ?2 AND phase = ?10"
@@ -393,6 +398,8 @@ impl Store {
                 commit.converged,
                 commit.processing_time_ms as i64,
                 commit.phase.as_str(),
+                commit.lloyd_iterations,
+                commit.reassigned,
             ],
         )?;
         if updated != 1 {
@@ -485,8 +492,8 @@ impl Store {
     pub fn batch_rows(&self, run_id: RunId) -> Result<Vec<BatchRow>> {
         let mut stmt = self.conn.prepare(
             "SELECT batch_number, phase, batch_size, status, items_processed, clusters_touched,
-                    titles_touched, batch_inertia, ewa_inertia, converged, started_at,
-                    completed_at, processing_time_ms, error_message
+                    titles_touched, batch_inertia, ewa_inertia, converged, lloyd_iterations,
+                    reassigned, started_at, completed_at, processing_time_ms, error_message
              FROM batch_runs WHERE run_id = ?1 ORDER BY batch_number",
         )?;
         let rows = stmt.query_map([run_id], |r| {
@@ -501,10 +508,12 @@ impl Store {
                 batch_inertia: r.get(7)?,
                 ewa_inertia: r.get(8)?,
                 converged: r.get(9)?,
-                started_at: r.get(10)?,
-                completed_at: r.get(11)?,
-                processing_time_ms: r.get(12)?,
-                error_message: r.get(13)?,
+                lloyd_iterations: r.get(10)?,
+                reassigned: r.get(11)?,
+                started_at: r.get(12)?,
+                completed_at: r.get(13)?,
+                processing_time_ms: r.get(14)?,
+                error_message: r.get(15)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -744,6 +753,8 @@ mod tests {
                 .collect(),
             titles_touched: 2,
             batch_inertia: 0.25,
+            lloyd_iterations: 0,
+            reassigned: 0,
             ewa_inertia: None,
             converged: false,
             processing_time_ms: 1,
