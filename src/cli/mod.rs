@@ -130,10 +130,16 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", one_line(&format!("{e:#}")));
+            say(&format!("error: {}", one_line(&format!("{e:#}"))));
             ExitCode::FAILURE
         }
     }
+}
+
+/// One line on stderr. A closed or full stderr must not stop a run, so write errors are
+/// ignored (`eprintln!` would panic).
+fn say(line: &str) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
 }
 
 fn one_line(message: &str) -> String {
@@ -194,21 +200,23 @@ fn finish(project: &str, outcome: Outcome, quiet: bool) -> anyhow::Result<ExitCo
     match outcome {
         Outcome::Succeeded(timings) => {
             if !quiet {
-                eprintln!("{}", report::finished(project, &timings));
+                say(&report::finished(project, &timings));
             }
             Ok(ExitCode::SUCCESS)
         }
         Outcome::AlreadySucceeded => {
-            eprintln!("project {project} has already finished; nothing to resume");
+            say(&format!(
+                "project {project} has already finished; nothing to resume"
+            ));
             Ok(ExitCode::SUCCESS)
         }
         Outcome::Interrupted {
             done_units,
             total_units,
         } => {
-            eprintln!(
+            say(&format!(
                 "interrupted after batch {done_units} of {total_units}; continue with: kbatch resume --project {project}"
-            );
+            ));
             Ok(ExitCode::from(EXIT_INTERRUPTED))
         }
     }

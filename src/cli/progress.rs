@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::report;
+use super::{report, say};
 use crate::pipeline::{IngestNotes, Progress, UnitCommitted};
 use crate::store::Phase;
 
@@ -31,15 +31,17 @@ struct Lines;
 
 impl Progress for Lines {
     fn ingested(&mut self, notes: &IngestNotes) {
-        eprintln!("{}", report::ingest_notes(notes));
+        say(&report::ingest_notes(notes));
     }
 
     fn started(&mut self, project: &str, done: usize, total: usize) {
-        eprintln!("project {project}: {done} of {total} batches committed, starting");
+        say(&format!(
+            "project {project}: {done} of {total} batches committed, starting"
+        ));
     }
 
     fn unit_committed(&mut self, e: &UnitCommitted) {
-        eprintln!("{}", describe(e));
+        say(&describe(e));
     }
 }
 
@@ -47,7 +49,7 @@ struct Bar(Option<ProgressBar>);
 
 impl Progress for Bar {
     fn ingested(&mut self, notes: &IngestNotes) {
-        eprintln!("{}", report::ingest_notes(notes));
+        say(&report::ingest_notes(notes));
     }
 
     fn started(&mut self, project: &str, done: usize, total: usize) {

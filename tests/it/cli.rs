@@ -364,3 +364,17 @@ fn the_database_comes_from_kbatch_db_else_the_working_directory() {
     assert!(elsewhere.exists());
     assert!(sb.path("kbatch.sqlite").exists());
 }
+
+#[test]
+fn a_closed_stderr_does_not_stop_a_run() {
+    let sb = Sandbox::new("closed_stderr");
+    // `kbatch create … 2>&1 | head -1`: progress lines go nowhere after the first.
+    let mut child = sb
+        .cmd(&create_p(&fixture("keywords.csv"), &["--batch-size", "50"]))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    assert!(child.wait().unwrap().success());
+    assert_eq!(sb.status_json("p")["status"], "succeeded");
+}
