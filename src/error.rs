@@ -16,14 +16,14 @@ pub enum Error {
     /// A parameter combination that cannot run.
     #[error("{0}")]
     Params(String),
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The wrapped errors are part of the message, not `source()`s: the CLI prints the chain,
+    // and each cause should appear once.
+    #[error("{}: {err}", path.display())]
+    Io { path: PathBuf, err: std::io::Error },
     #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    #[error("{}: {err}", path.display())]
+    OpenDatabase { path: PathBuf, err: rusqlite::Error },
     #[error(
         "database {} has schema v{found}, newer than this kbatch supports (v{supported}); upgrade kbatch",
         path.display()
@@ -73,11 +73,17 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &std::path::Path, err: std::io::Error) -> Self {
         Error::Io {
             path: path.to_path_buf(),
-            source,
+            err,
         }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        Error::Sqlite(err)
     }
 }
 

@@ -248,7 +248,7 @@ fn status(db: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
 /// Opens a database that must already exist (reading commands never create one).
 fn open_existing(db: &Path) -> anyhow::Result<Store> {
     require_db(db)?;
-    Store::open(db).with_context(|| format!("opening {}", db.display()))
+    Ok(Store::open(db)?)
 }
 
 fn require_db(db: &Path) -> anyhow::Result<()> {

@@ -205,12 +205,19 @@ const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a committed batch survives power loss too, for ~0.3 ms per commit.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", true)?;
+        let opened = || -> rusqlite::Result<Connection> {
+            let conn = Connection::open(path)?;
+            conn.busy_timeout(Duration::from_secs(30))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            // FULL: a committed batch survives power loss too, for ~0.3 ms per commit.
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "foreign_keys", true)?;
+            Ok(conn)
+        };
+        let mut conn = opened().map_err(|err| Error::OpenDatabase {
+            path: path.to_path_buf(),
+            err,
+        })?;
         migrate::migrate(&mut conn, path)?;
         Ok(Store { conn })
     }
