@@ -129,3 +129,26 @@ fn bad_parameters_are_refused_before_anything_is_written() {
     );
     assert!(!sb.db().exists());
 }
+
+#[test]
+fn a_missing_input_or_a_foreign_database_is_named_once() {
+    let sb = Sandbox::new("missing_input");
+    let missing = sb.path("missing.csv").to_string_lossy().into_owned();
+    assert_refused(
+        &sb,
+        &missing,
+        &[],
+        &format!("error: {missing}: No such file or directory (os error 2)"),
+    );
+    std::fs::write(
+        sb.db(),
+        "not a database, just text that is long enough to be read as a header",
+    )
+    .unwrap();
+    let out = sb.run(&["status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!("error: {}: file is not a database\n", sb.db().display())
+    );
+}
