@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::core::kmeans::Metric;
 use crate::input::InputFormat;
-use crate::pipeline::{self, Outcome, Settings};
+use crate::pipeline::{self, Outcome, Settings, Tuning};
 use crate::store::Store;
 
 /// Exit code after Ctrl-C, as shells report a SIGINT death.
@@ -163,12 +163,14 @@ fn create(db: &Path, args: CreateArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings {
         n_clusters: args.clusters,
         metric: args.metric,
-        batch_size: args.batch_size,
-        first_batch_share: args.first_batch_share,
-        tol: args.tol,
-        max_iter: args.max_iter,
-        patience: args.patience,
-        seed: args.seed,
+        tuning: Tuning {
+            batch_size: args.batch_size,
+            first_batch_share: args.first_batch_share,
+            tol: args.tol,
+            max_iter: args.max_iter,
+            patience: args.patience,
+            seed: args.seed,
+        },
     };
     let request = pipeline::CreateRequest {
         project: &args.project,

@@ -464,6 +464,15 @@ mod tests {
         }
     }
 
+    fn fit_unstopped(
+        p: &Params,
+        points: &[f32],
+        dim: usize,
+        mut rng: Rng,
+    ) -> (KMeansState, BatchOutcome) {
+        fit_first_batch(p, points, dim, &mut rng, &|| true).expect("never told to stop")
+    }
+
     /// `n_blobs` Gaussian-ish blobs (sum of uniforms) around well-separated centres.
     fn blobs(n_blobs: usize, per_blob: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<usize>) {
         let mut rng = Rng::for_stream(seed, 0);
@@ -528,14 +537,7 @@ mod tests {
     #[test]
     fn lloyd_converges_to_the_blob_means() {
         let points = [0.0, 0.0, 2.0, 0.0, 10.0, 10.0, 10.0, 12.0];
-        let (state, outcome) = fit_first_batch(
-            &params(2, 4),
-            &points,
-            2,
-            &mut Rng::for_stream(1, 0),
-            &|| true,
-        )
-        .unwrap();
+        let (state, outcome) = fit_unstopped(&params(2, 4), &points, 2, Rng::for_stream(1, 0));
         let mut centres: Vec<(f32, f32)> =
             state.centroids.chunks(2).map(|c| (c[0], c[1])).collect();
         centres.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -589,9 +591,7 @@ mod tests {
     #[test]
     fn no_improvement_for_patience_steps_freezes_the_centroids() {
         let p = params(1, 10);
-        let mut state = fit_first_batch(&p, &[0.0, 1.0], 1, &mut Rng::for_stream(0, 0), &|| true)
-            .unwrap()
-            .0;
+        let mut state = fit_unstopped(&p, &[0.0, 1.0], 1, Rng::for_stream(0, 0)).0;
         for step in 1..=4u64 {
             // Ever farther points: the smoothed inertia only grows.
             let far = [50.0 * step as f32, -50.0 * step as f32];
@@ -632,14 +632,7 @@ mod tests {
         // Three identical points and one far point, k = 3: k-means++ must fall back to
         // duplicates, and Lloyd relocates the empty centre to the far point.
         let points = [1.0, 1.0, 1.0, 9.0];
-        let (state, outcome) = fit_first_batch(
-            &params(3, 4),
-            &points,
-            1,
-            &mut Rng::for_stream(3, 0),
-            &|| true,
-        )
-        .unwrap();
+        let (state, outcome) = fit_unstopped(&params(3, 4), &points, 1, Rng::for_stream(3, 0));
         assert!(state.centroids.contains(&9.0) && state.centroids.contains(&1.0));
         assert_eq!(
             outcome.nearest.iter().filter(|n| n.sq_dist == 0.0).count(),
@@ -654,14 +647,8 @@ mod tests {
         let n = labels.len();
         let p = params(n_blobs, n);
         let first = 400;
-        let (mut state, first_outcome) = fit_first_batch(
-            &p,
-            &points[..first * dim],
-            dim,
-            &mut Rng::for_stream(5, 0),
-            &|| true,
-        )
-        .unwrap();
+        let (mut state, first_outcome) =
+            fit_unstopped(&p, &points[..first * dim], dim, Rng::for_stream(5, 0));
         let mut nearest = first_outcome.nearest;
         for (b, batch) in points[first * dim..].chunks(200 * dim).enumerate() {
             nearest.extend(
@@ -687,8 +674,7 @@ mod tests {
             }
             state
         };
-        let (start, _) =
-            fit_first_batch(&p, batches[0], dim, &mut Rng::for_stream(9, 0), &|| true).unwrap();
+        let (start, _) = fit_unstopped(&p, batches[0], dim, Rng::for_stream(9, 0));
         let uninterrupted = run(1, start.clone());
         let mut resumed = start;
         for (b, batch) in batches.iter().enumerate().take(4).skip(1) {
@@ -709,14 +695,8 @@ mod tests {
                 .build()
                 .unwrap();
             pool.install(|| {
-                let (mut state, _) = fit_first_batch(
-                    &p,
-                    &points[..600 * dim],
-                    dim,
-                    &mut Rng::for_stream(1, 0),
-                    &|| true,
-                )
-                .unwrap();
+                let (mut state, _) =
+                    fit_unstopped(&p, &points[..600 * dim], dim, Rng::for_stream(1, 0));
                 minibatch_step(
                     &p,
                     &mut state,

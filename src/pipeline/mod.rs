@@ -33,13 +33,20 @@ pub use status::{RunPhase, StatusReport, all_status, project_status};
 pub struct RunConfig {
     pub n_clusters: usize,
     pub metric: Metric,
+    pub format: InputFormat,
+    #[serde(flatten)]
+    pub tuning: Tuning,
+}
+
+/// The algorithm's knobs; each has a CLI default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tuning {
     pub batch_size: usize,
     pub first_batch_share: f64,
     pub tol: f64,
     pub max_iter: u32,
     pub patience: u32,
     pub seed: u64,
-    pub format: InputFormat,
 }
 
 /// What the user asked for; unset choices get data-dependent defaults.
@@ -47,12 +54,51 @@ pub struct RunConfig {
 pub struct Settings {
     pub n_clusters: Option<usize>,
     pub metric: Option<Metric>,
-    pub batch_size: usize,
-    pub first_batch_share: f64,
-    pub tol: f64,
-    pub max_iter: u32,
-    pub patience: u32,
-    pub seed: u64,
+    pub tuning: Tuning,
+}
+
+impl Tuning {
+    fn check(&self) -> Result<()> {
+        let problem = if self.batch_size == 0 {
+            "--batch-size must be at least 1"
+        } else if !(self.first_batch_share > 0.0 && self.first_batch_share <= 1.0) {
+            "--first-batch-share must be in (0, 1]"
+        } else if !(self.tol >= 0.0 && self.tol.is_finite()) {
+            "--tol must be a finite number >= 0"
+        } else if self.max_iter == 0 {
+            "--max-iter must be at least 1"
+        } else if self.patience == 0 {
+            "--patience must be at least 1"
+        } else {
+            return Ok(());
+        };
+        Err(Error::Params(problem.into()))
+    }
+}
+
+impl RunConfig {
+    /// The batch plan of `n_items` items under this config.
+    fn plan(&self, n_items: usize) -> BatchPlan {
+        let t = &self.tuning;
+        BatchPlan::new(
+            n_items,
+            self.n_clusters,
+            t.batch_size,
+            t.first_batch_share,
+            t.seed,
+        )
+    }
+
+    fn params(&self, n_items: usize) -> Params {
+        Params {
+            n_clusters: self.n_clusters,
+            metric: self.metric,
+            tol: self.tuning.tol,
+            max_iter: self.tuning.max_iter,
+            patience: self.tuning.patience,
+            n_items,
+        }
+    }
 }
 
 /// Default number of clusters: √(n/2), the classic rule of thumb, within 2..=1000.
@@ -169,13 +215,7 @@ pub fn create(
         skipped_blank: data.skipped_blank,
     });
     let config = resolve_config(&data, input_path, settings)?;
-    let plan = BatchPlan::new(
-        data.len(),
-        config.n_clusters,
-        config.batch_size,
-        config.first_batch_share,
-        config.seed,
-    );
+    let plan = config.plan(data.len());
     let _lock = lock::ProjectLock::acquire(db, project)?;
     let mut store = Store::open(db)?;
     let absolute = std::path::absolute(input_path).map_err(|e| Error::io(input_path, e))?;
@@ -188,7 +228,7 @@ pub fn create(
     store.create_run(&NewRun {
         project,
         config_json,
-        seed: config.seed,
+        seed: config.tuning.seed,
         input_path: &absolute.to_string_lossy(),
         input_blake3: &data.blake3,
         dim: data.dim(),
@@ -238,13 +278,7 @@ pub fn resume(
             _ => return Err(e),
         },
     };
-    let plan = BatchPlan::new(
-        data.len(),
-        config.n_clusters,
-        config.batch_size,
-        config.first_batch_share,
-        config.seed,
-    );
+    let plan = config.plan(data.len());
     store.reset_abandoned(run.run_id)?;
     Engine::new(store, run, config, plan, &data)?.run(command_start, progress, cancel)
 }
@@ -263,33 +297,12 @@ fn resolve_config(data: &Dataset, path: &Path, settings: &Settings) -> Result<Ru
             format!("fewer items ({}) than clusters ({n_clusters})", data.len()),
         ));
     }
-    if settings.batch_size == 0 {
-        return Err(Error::Params("--batch-size must be at least 1".into()));
-    }
-    if !(settings.first_batch_share > 0.0 && settings.first_batch_share <= 1.0) {
-        return Err(Error::Params(
-            "--first-batch-share must be in (0, 1]".into(),
-        ));
-    }
-    if !(settings.tol >= 0.0 && settings.tol.is_finite()) {
-        return Err(Error::Params("--tol must be a finite number >= 0".into()));
-    }
-    if settings.max_iter == 0 {
-        return Err(Error::Params("--max-iter must be at least 1".into()));
-    }
-    if settings.patience == 0 {
-        return Err(Error::Params("--patience must be at least 1".into()));
-    }
+    settings.tuning.check()?;
     Ok(RunConfig {
         n_clusters,
         metric: settings.metric.unwrap_or_else(|| default_metric(data)),
-        batch_size: settings.batch_size,
-        first_batch_share: settings.first_batch_share,
-        tol: settings.tol,
-        max_iter: settings.max_iter,
-        patience: settings.patience,
-        seed: settings.seed,
         format: data.format,
+        tuning: settings.tuning.clone(),
     })
 }
 
@@ -390,14 +403,7 @@ impl<'a> Engine<'a> {
                 .map(|a| (a.item_idx, a.cluster_id, a.distance)),
             store.load_titles(run.run_id)?,
         );
-        let params = Params {
-            n_clusters: config.n_clusters,
-            metric: config.metric,
-            tol: config.tol,
-            max_iter: config.max_iter,
-            patience: config.patience,
-            n_items: data.len(),
-        };
+        let params = config.params(data.len());
         Ok(Engine {
             store,
             run,
@@ -559,7 +565,7 @@ impl<'a> Engine<'a> {
         batch: usize,
         keep_going: &dyn Fn() -> bool,
     ) -> Option<BatchOutcome> {
-        let mut rng = Rng::for_stream(self.config.seed, batch as u64);
+        let mut rng = Rng::for_stream(self.config.tuning.seed, batch as u64);
         let outcome = match &mut self.state {
             None => {
                 let (state, outcome) = kmeans::fit_first_batch(

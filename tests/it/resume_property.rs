@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use kbatch::pipeline::{
-    self, CreateRequest, IngestNotes, Outcome, Progress, Settings, UnitCommitted,
+    self, CreateRequest, IngestNotes, Outcome, Progress, Settings, Tuning, UnitCommitted,
 };
 use kbatch::store::Store;
 use proptest::prelude::*;
@@ -37,12 +37,14 @@ fn settings(batch_size: usize, seed: u64) -> Settings {
     Settings {
         n_clusters: None,
         metric: None,
-        batch_size,
-        first_batch_share: 0.1,
-        tol: 0.01,
-        max_iter: 100,
-        patience: 3,
-        seed,
+        tuning: Tuning {
+            batch_size,
+            first_batch_share: 0.1,
+            tol: 0.01,
+            max_iter: 100,
+            patience: 3,
+            seed,
+        },
     }
 }
 
