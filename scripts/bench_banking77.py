@@ -3,9 +3,13 @@
 
 Prints, per repetition and as medians: total wall time, time to the first committed batch,
 the share of wall time spent in commits, peak RSS, and ARI / NMI against the intent labels.
-Data: ../shared/data (banking77, Casanueva et al. 2020, CC BY 4.0). Standard library only.
+When the interpreter has numpy and scikit-learn, the same run also measures the references
+(KMeans n_init=1 and MiniBatchKMeans with the same batch size, fit time, 2 threads) and prints
+kbatch's figures as ratios to them. Data: ../shared/data (banking77, Casanueva et al. 2020,
+CC BY 4.0). kbatch's own figures need the standard library only.
 
     python3 scripts/bench_banking77.py [--reps 3] [--batch-size 500]
+    /path/to/venv-with-sklearn/bin/python scripts/bench_banking77.py   # with references
 """
 
 import argparse
@@ -78,6 +82,32 @@ def run_once(binary, workdir, rep, batch_size):
                 peak_rss_mb=rss_mb, ari=ari(predicted, truth), nmi=nmi(predicted, truth))
 
 
+def reference_runs(reps, batch_size):
+    """scikit-learn on the same vectors, or None when it is not installed."""
+    try:
+        import time
+        import numpy as np
+        from sklearn.cluster import KMeans, MiniBatchKMeans
+    except ImportError:
+        return None
+    x = np.load(os.path.join(DATA, "banking77_minilm.npy"))
+    labels = read_npy_labels(os.path.join(DATA, "banking77_labels.npy"))
+    models = {
+        "sklearn KMeans": lambda seed: KMeans(77, n_init=1, random_state=seed),
+        "sklearn MiniBatchKMeans": lambda seed: MiniBatchKMeans(77, batch_size=batch_size, random_state=seed),
+    }
+    results = {}
+    for name, make in models.items():
+        runs = []
+        for seed in range(reps):
+            start = time.perf_counter()
+            predicted = make(seed).fit(x).labels_.tolist()
+            wall = time.perf_counter() - start
+            runs.append(dict(wall_s=wall, ari=ari(predicted, labels), nmi=nmi(predicted, labels)))
+        results[name] = runs
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
@@ -96,6 +126,16 @@ def main():
     for key in results[0]:
         values = [r[key] for r in results]
         print("  %-17s %.3f (min %.3f, max %.3f)" % (key, statistics.median(values), min(values), max(values)))
+    references = reference_runs(args.reps, args.batch_size)
+    if references is None:
+        print("references: numpy/scikit-learn not importable here; run with a Python that has them")
+        return
+    ours = {key: statistics.median(r[key] for r in results) for key in ("wall_s", "ari", "nmi")}
+    for name, runs in references.items():
+        ref = {key: statistics.median(r[key] for r in runs) for key in ("wall_s", "ari", "nmi")}
+        print("%s (seeds 0..%d, fit only): wall %.3f s, ARI %.3f, NMI %.3f; kbatch/ref: wall %.2fx, ARI %.2fx, NMI %.2fx"
+              % (name, args.reps - 1, ref["wall_s"], ref["ari"], ref["nmi"],
+                 ours["wall_s"] / ref["wall_s"], ours["ari"] / ref["ari"], ours["nmi"] / ref["nmi"]))
 
 
 if __name__ == "__main__":

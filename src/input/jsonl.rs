@@ -27,6 +27,10 @@ pub(super) fn read(path: &Path, text: &[u8]) -> Result<Dataset> {
         if raw.trim().is_empty() {
             continue;
         }
+        // serde would also read a JSON array as the struct's fields, in order.
+        if !raw.trim_start().starts_with('{') {
+            return Err(Error::input(path, Some(line), "expected a JSON object"));
+        }
         let parsed: Line = serde_json::from_str(raw)
             .map_err(|e| Error::input(path, Some(line), format!("invalid JSON line: {e}")))?;
         let id = parsed.id.map(|id| id_text(path, line, id)).transpose()?;
@@ -72,7 +76,11 @@ mod tests {
 
     #[test]
     fn defects_name_their_line() {
-        let cases: [(&[u8], &str); 5] = [
+        let cases: [(&[u8], &str); 6] = [
+            (
+                b"{\"embedding\": [1]}\n[null, [2], null]\n",
+                ":2: expected a JSON object",
+            ),
             (
                 b"{\"embedding\": [1, 2]}\n{\"embedding\": [1]}\n",
                 ":2: vector has 1 values, expected 2",
