@@ -65,7 +65,7 @@ def run_once(binary, workdir, rep, batch_size):
     db = os.path.join(workdir, "bench-%d.sqlite" % rep)
     cmd = ["/usr/bin/time", "-f", "peak_rss_kb=%M", binary, "--db", db, "create", "--project", "b77",
            "--input", os.path.join(DATA, "banking77_minilm.npy"), "--clusters", "77",
-           "--batch-size", str(batch_size)]
+           "--batch-size", str(batch_size), "--seed", str(rep)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     summary = [l for l in proc.stderr.splitlines() if l.startswith("project b77:")][-1]
     wall = float(re.search(r"committed in ([0-9.]+) s", summary).group(1))
@@ -121,8 +121,8 @@ def main():
             r = run_once(binary, workdir, rep, args.batch_size)
             results.append(r)
             print("rep %d: " % rep + ", ".join("%s=%.3f" % kv for kv in r.items()), flush=True)
-    print("median of %d (banking77 13,083 x 384, k=77, batch %d, %d threads available):"
-          % (args.reps, args.batch_size, os.cpu_count()))
+    print("median of %d, seeds 0..%d (banking77 13,083 x 384, k=77, batch %d, %d threads available):"
+          % (args.reps, args.reps - 1, args.batch_size, os.cpu_count()))
     for key in results[0]:
         values = [r[key] for r in results]
         print("  %-17s %.3f (min %.3f, max %.3f)" % (key, statistics.median(values), min(values), max(values)))
