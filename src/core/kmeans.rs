@@ -53,6 +53,23 @@ pub struct KMeansState {
     pub items_since_reassign: u64,
 }
 
+impl KMeansState {
+    /// A model before any mini-batch step: no smoothed inertia yet, not converged.
+    pub fn fresh(dim: usize, centroids: Vec<f32>, counts: Vec<f64>) -> KMeansState {
+        KMeansState {
+            dim,
+            centroids,
+            counts,
+            ewa_inertia: None,
+            ewa_inertia_min: None,
+            no_improvement: 0,
+            converged: false,
+            n_steps: 0,
+            items_since_reassign: 0,
+        }
+    }
+}
+
 /// What one batch did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchOutcome {
@@ -108,17 +125,7 @@ pub fn fit_first_batch(
     for n in &nearest {
         counts[n.cluster as usize] += 1.0;
     }
-    let state = KMeansState {
-        dim,
-        centroids,
-        counts,
-        ewa_inertia: None,
-        ewa_inertia_min: None,
-        no_improvement: 0,
-        converged: false,
-        n_steps: 0,
-        items_since_reassign: 0,
-    };
+    let state = KMeansState::fresh(dim, centroids, counts);
     let outcome = BatchOutcome {
         batch_inertia: mean_sq_dist(&nearest),
         nearest,
@@ -473,21 +480,6 @@ mod tests {
         fit_first_batch(p, points, dim, &mut rng, &|| true).expect("never told to stop")
     }
 
-    /// A fresh 1-D model with the given centroids and counts.
-    fn one_dim_state(centroids: Vec<f32>, counts: Vec<f64>) -> KMeansState {
-        KMeansState {
-            dim: 1,
-            centroids,
-            counts,
-            ewa_inertia: None,
-            ewa_inertia_min: None,
-            no_improvement: 0,
-            converged: false,
-            n_steps: 0,
-            items_since_reassign: 0,
-        }
-    }
-
     /// `n_blobs` Gaussian-ish blobs (sum of uniforms) around well-separated centres.
     fn blobs(n_blobs: usize, per_blob: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<usize>) {
         let mut rng = Rng::for_stream(seed, 0);
@@ -577,7 +569,7 @@ mod tests {
 
     #[test]
     fn minibatch_rule_on_a_hand_computed_case() {
-        let mut state = one_dim_state(vec![0.0, 10.0], vec![3.0, 1.0]);
+        let mut state = KMeansState::fresh(1, vec![0.0, 10.0], vec![3.0, 1.0]);
         let outcome = minibatch_step(
             &params(2, 100),
             &mut state,
@@ -613,7 +605,7 @@ mod tests {
     #[test]
     fn starved_centres_move_onto_batch_points() {
         let p = params(2, 1000);
-        let mut state = one_dim_state(vec![0.0, 1000.0], vec![500.0, 1.0]);
+        let mut state = KMeansState::fresh(1, vec![0.0, 1000.0], vec![500.0, 1.0]);
         state.items_since_reassign = 19;
         let batch = [0.0, 1.0, 2.0, 30.0];
         let outcome = minibatch_step(&p, &mut state, &batch, &mut Rng::for_stream(2, 1));

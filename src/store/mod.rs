@@ -725,17 +725,8 @@ mod tests {
     }
 
     fn commit(run_id: RunId, batch_number: usize, phase: Phase, items: &[usize]) -> BatchCommit {
-        let state = KMeansState {
-            dim: 2,
-            centroids: vec![batch_number as f32; 4],
-            counts: vec![1.0, 2.0],
-            ewa_inertia: None,
-            ewa_inertia_min: None,
-            no_improvement: 0,
-            converged: false,
-            n_steps: batch_number as u64,
-            items_since_reassign: 0,
-        };
+        let mut state = KMeansState::fresh(2, vec![batch_number as f32; 4], vec![1.0, 2.0]);
+        state.n_steps = batch_number as u64;
         BatchCommit {
             run_id,
             batch_number,

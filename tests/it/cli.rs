@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::support::{Sandbox, create_p, csv_records, fixture, kill9, stderr_of};
+use crate::support::{Sandbox, create, create_p, csv_records, fixture, kill9, stderr_of};
 
 const ITEM_HEADER: [&str; 7] = [
     "item_id",
@@ -99,14 +99,7 @@ fn every_input_format_runs() {
         ("jsonl", "embeddings.jsonl"),
         ("csv", "embeddings.csv"),
     ] {
-        sb.ok(&[
-            "create",
-            "--project",
-            project,
-            "--input",
-            &fixture(file),
-            "--quiet",
-        ]);
+        sb.ok(&create(project, &fixture(file), &["--quiet"]));
         let status = sb.status_json(project);
         assert_eq!(status["status"], "succeeded", "{file}");
         let rows = csv_records(&sb.ok(&["export", "--project", project]));
@@ -128,16 +121,11 @@ fn every_input_format_runs() {
 fn f32_and_f64_npy_give_the_same_clusters() {
     let sb = Sandbox::new("npy_dtypes");
     for (project, file) in [("a", "embeddings.npy"), ("b", "embeddings_f64.npy")] {
-        sb.ok(&[
-            "create",
-            "--project",
+        sb.ok(&create(
             project,
-            "--input",
             &fixture(file),
-            "--quiet",
-            "--clusters",
-            "12",
-        ]);
+            &["--quiet", "--clusters", "12"],
+        ));
     }
     let export = |p: &str| sb.ok(&["export", "--project", p]);
     assert_eq!(export("a"), export("b"));

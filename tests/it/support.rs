@@ -113,11 +113,16 @@ impl Sandbox {
     }
 }
 
-/// `create --project p --input <input>` followed by `extra`.
-pub fn create_p<'a>(input: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["create", "--project", "p", "--input", input];
+/// `create --project <project> --input <input>` followed by `extra`.
+pub fn create<'a>(project: &'a str, input: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["create", "--project", project, "--input", input];
     args.extend_from_slice(extra);
     args
+}
+
+/// [`create`] for the project most tests use, `p`.
+pub fn create_p<'a>(input: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    create("p", input, extra)
 }
 
 pub fn fixture(name: &str) -> String {
