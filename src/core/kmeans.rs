@@ -6,6 +6,7 @@
 
 use super::distance::{self, Nearest};
 use super::rng::Rng;
+use rayon::prelude::*;
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
@@ -232,23 +233,31 @@ pub fn kmeans_plus_plus(
             &candidate_norms,
             dim,
         );
-        let potential_with = |t: usize| -> f64 {
-            closest
-                .iter()
-                .zip(dists.chunks_exact(n_trials))
-                .map(|(&c, d)| f64::from(c.min(d[t])))
-                .sum()
-        };
-        let (best, best_potential) =
-            (0..n_trials)
-                .map(|t| (t, potential_with(t)))
-                .fold(
-                    (0, f64::INFINITY),
-                    |best, cur| if cur.1 < best.1 { cur } else { best },
-                );
-        for (c, d) in closest.iter_mut().zip(dists.chunks_exact(n_trials)) {
-            *c = c.min(d[best]);
-        }
+        // Each trial's potential, summed per fixed block and then in block order, so the
+        // choice never depends on the thread count.
+        let block_potentials: Vec<Vec<f64>> = closest
+            .par_chunks(distance::BLOCK_ROWS)
+            .zip(dists.par_chunks(distance::BLOCK_ROWS * n_trials))
+            .map(|(closest, dists)| {
+                let mut sums = vec![0.0f64; n_trials];
+                for (&c, d) in closest.iter().zip(dists.chunks_exact(n_trials)) {
+                    for (sum, &d) in sums.iter_mut().zip(d) {
+                        *sum += f64::from(c.min(d));
+                    }
+                }
+                sums
+            })
+            .collect();
+        let (best, best_potential) = (0..n_trials)
+            .map(|t| (t, block_potentials.iter().map(|sums| sums[t]).sum::<f64>()))
+            .fold(
+                (0, f64::INFINITY),
+                |best, cur| if cur.1 < best.1 { cur } else { best },
+            );
+        closest
+            .par_iter_mut()
+            .zip(dists.par_chunks(n_trials))
+            .for_each(|(c, d)| *c = c.min(d[best]));
         potential = best_potential;
         centroids.extend_from_slice(row(candidates[best]));
     }
