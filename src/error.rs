@@ -50,6 +50,15 @@ pub enum Error {
     #[error("checkpoint of batch {batch} is corrupt: {reason}")]
     CorruptCheckpoint { batch: i64, reason: String },
     #[error(
+        "assignments of plan positions {start}..{end} (written by batch {written_by}) are corrupt: {reason}"
+    )]
+    CorruptAssignments {
+        start: i64,
+        end: i64,
+        written_by: i64,
+        reason: String,
+    },
+    #[error(
         "{}: input changed since the project was created (blake3 {found}, recorded {recorded}); restore the original file or create a new project",
         path.display()
     )]

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::{ExportArgs, ignore_broken_pipe};
+use crate::pipeline;
 use crate::store::Store;
 
 pub(super) fn run(store: &Store, args: &ExportArgs) -> anyhow::Result<ExitCode> {
@@ -40,7 +41,7 @@ fn write_csv(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> anyhow::R
             "distance",
             "batch",
         ])?;
-        store.export_items(run.run_id, |row| -> anyhow::Result<()> {
+        pipeline::export_items(store, &args.project, |row| -> anyhow::Result<()> {
             csv.write_record([
                 row.item_id,
                 row.text.unwrap_or_default(),

@@ -70,7 +70,7 @@ struct CreateArgs {
     /// Share of the items in batch 0, which is clustered to convergence first
     #[arg(long, default_value_t = 0.1)]
     first_batch_share: f64,
-    /// Relative centroid shift that ends Lloyd iterations on batch 0
+    /// Relative centroid shift that ends Lloyd iterations (on batch 0 and in refinement)
     #[arg(long, default_value_t = 0.01)]
     tol: f64,
     /// Cap on Lloyd iterations on batch 0
@@ -79,9 +79,19 @@ struct CreateArgs {
     /// Batches without improvement of the smoothed inertia before centroids freeze
     #[arg(long, default_value_t = 10)]
     patience: u32,
+    /// Most Lloyd epochs over all items after the batches (0: none)
+    #[arg(long, default_value_t = REFINE_EPOCHS)]
+    refine_epochs: u32,
+    /// Least items per commit in refinement epochs and the final pass
+    /// [default: ~50 ms of computation, at least --batch-size]
+    #[arg(long)]
+    pass_chunk_size: Option<usize>,
     #[command(flatten)]
     output: OutputArgs,
 }
+
+/// Default cap on refinement epochs (see README, "Refinement").
+const REFINE_EPOCHS: u32 = 10;
 
 #[derive(Args)]
 struct ResumeArgs {
@@ -170,6 +180,8 @@ fn create(db: &Path, args: CreateArgs) -> anyhow::Result<ExitCode> {
             max_iter: args.max_iter,
             patience: args.patience,
             seed: args.seed,
+            refine_epochs: args.refine_epochs,
+            pass_chunk_size: args.pass_chunk_size,
         },
     };
     let request = pipeline::CreateRequest {

@@ -67,9 +67,9 @@ impl Progress for Bar {
 
     fn unit_committed(&mut self, e: &UnitCommitted) {
         if let Some(bar) = &self.0 {
-            bar.set_position(e.batch_number as u64 + 1);
+            bar.set_position(e.units_done as u64);
             bar.set_message(describe(e));
-            if e.batch_number + 1 == e.total_units {
+            if e.units_done == e.total_units {
                 bar.finish();
             }
         }
@@ -77,12 +77,18 @@ impl Progress for Bar {
 }
 
 fn describe(e: &UnitCommitted) -> String {
-    let phase = match e.phase {
-        Phase::Cluster => "cluster",
-        Phase::Final => "final pass",
+    let phase = match (e.phase, e.epoch) {
+        (Phase::Refine, Some(epoch)) => format!("refine epoch {}", epoch + 1),
+        (Phase::Final, _) => "final pass".to_string(),
+        (phase, _) => phase.as_str().to_string(),
     };
+    let shift = e
+        .centroid_shift
+        .map(|v| format!(", centroid shift {v:.2e}"))
+        .unwrap_or_default();
     let smoothed = e
         .ewa_inertia
+        .filter(|_| e.phase == Phase::Cluster)
         .map(|v| format!(", smoothed {v:.5}"))
         .unwrap_or_default();
     let lloyd = match e.lloyd_iterations {
@@ -93,13 +99,13 @@ fn describe(e: &UnitCommitted) -> String {
         0 => String::new(),
         n => format!(", {n} clusters reassigned"),
     };
-    let frozen = if e.converged && e.phase == Phase::Cluster {
-        ", converged"
-    } else {
-        ""
+    let frozen = match (e.converged, e.phase) {
+        (true, Phase::Cluster) => ", converged",
+        (true, Phase::Refine) => ", refinement done",
+        _ => "",
     };
     format!(
-        "batch {}/{} ({phase}) committed: {} items, inertia {:.5}{smoothed}{lloyd}{moved}{frozen}, {} ms",
+        "batch {}/{} ({phase}) committed: {} items, inertia {:.5}{smoothed}{lloyd}{moved}{shift}{frozen}, {} ms",
         e.batch_number + 1,
         e.total_units,
         e.items,

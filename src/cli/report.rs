@@ -59,11 +59,16 @@ pub fn project(r: &StatusReport) -> String {
     );
     let _ = writeln!(
         out,
-        "batches:    {}/{} (clustering {}/{}, final pass {}/{})",
+        "batches:    {}/{} (clustering {}/{}, refinement epochs {}/≤{}{}, final pass {}/{})",
         r.batches_done,
         r.batches_total,
         r.cluster_batches_done,
         r.cluster_batches_total,
+        r.refine_epochs_done,
+        r.refine_epochs_max,
+        r.centroid_shift
+            .map(|s| format!(" (last shift {s:.2e})"))
+            .unwrap_or_default(),
         r.final_chunks_done,
         r.final_chunks_total
     );
@@ -95,11 +100,15 @@ pub fn project(r: &StatusReport) -> String {
             "\n\nbatch\tphase\tsize\tstatus\tinertia\tsmoothed\tlloyd\treassigned\ttitles\tms"
         );
         for b in batches {
+            let phase = match b.epoch {
+                Some(epoch) => format!("{}{}", b.phase, epoch + 1),
+                None => b.phase.clone(),
+            };
             let _ = write!(
                 out,
                 "\n{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                 b.batch_number,
-                b.phase,
+                phase,
                 b.batch_size,
                 b.status,
                 b.batch_inertia.map_or("-".into(), |v| format!("{v:.6}")),

@@ -283,23 +283,54 @@ fn mean_sq_dist(nearest: &[Nearest]) -> f64 {
     total / nearest.len().max(1) as f64
 }
 
-/// Per-cluster sums (f64, in item order) and member counts of a labelled batch.
-fn cluster_sums(
-    points: &[f32],
+/// Per-cluster sums (f64, added in item order) and member counts of labelled points: the
+/// statistics of a Lloyd update, accumulated over one batch or, chunk by chunk, over a whole
+/// refinement epoch. Adding the same chunks in the same order gives the same bits, which is
+/// how a resumed epoch rebuilds its sums from the labels already committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSums {
     dim: usize,
-    nearest: &[Nearest],
-    n_clusters: usize,
-) -> (Vec<f64>, Vec<u64>) {
-    let mut sums = vec![0.0f64; n_clusters * dim];
-    let mut members = vec![0u64; n_clusters];
-    for (point, n) in points.chunks_exact(dim).zip(nearest) {
-        let c = n.cluster as usize;
-        members[c] += 1;
-        for (s, &x) in sums[c * dim..(c + 1) * dim].iter_mut().zip(point) {
-            *s += f64::from(x);
+    sums: Vec<f64>,
+    members: Vec<u64>,
+}
+
+impl ClusterSums {
+    pub fn new(n_clusters: usize, dim: usize) -> ClusterSums {
+        ClusterSums {
+            dim,
+            sums: vec![0.0; n_clusters * dim],
+            members: vec![0; n_clusters],
         }
     }
-    (sums, members)
+
+    /// Adds `points`, labelled by `nearest`.
+    pub fn add(&mut self, points: &[f32], nearest: &[Nearest]) {
+        let dim = self.dim;
+        for (point, n) in points.chunks_exact(dim).zip(nearest) {
+            let c = n.cluster as usize;
+            self.members[c] += 1;
+            for (s, &x) in self.sums[c * dim..(c + 1) * dim].iter_mut().zip(point) {
+                *s += f64::from(x);
+            }
+        }
+    }
+
+    /// The Lloyd update of `centroids`: each cluster with members moves to their mean
+    /// (unit-normalised for cosine); a cluster without members stays where it is.
+    pub fn updated(&self, metric: Metric, centroids: &[f32]) -> Vec<f32> {
+        let dim = self.dim;
+        let mut updated = centroids.to_vec();
+        for (c, &count) in self.members.iter().enumerate().filter(|(_, m)| **m > 0) {
+            let centroid = &mut updated[c * dim..(c + 1) * dim];
+            for (u, &s) in centroid.iter_mut().zip(&self.sums[c * dim..(c + 1) * dim]) {
+                *u = (s / count as f64) as f32;
+            }
+            if metric == Metric::Cosine {
+                distance::normalize_rows(centroid, dim);
+            }
+        }
+        updated
+    }
 }
 
 /// One Lloyd update: every centroid becomes the mean of its members. Empty clusters are moved
@@ -313,34 +344,27 @@ fn lloyd_update(
     centroids: &[f32],
 ) -> (Vec<f32>, u32) {
     let n_clusters = centroids.len() / dim;
-    let (sums, members) = cluster_sums(points, dim, nearest, n_clusters);
-    let mut updated = centroids.to_vec();
-    for c in (0..n_clusters).filter(|&c| members[c] > 0) {
-        let count = members[c] as f64;
-        for (u, &s) in updated[c * dim..(c + 1) * dim]
-            .iter_mut()
-            .zip(&sums[c * dim..(c + 1) * dim])
-        {
-            *u = (s / count) as f32;
-        }
-    }
-    let empty: Vec<usize> = (0..n_clusters).filter(|&c| members[c] == 0).collect();
+    let mut sums = ClusterSums::new(n_clusters, dim);
+    sums.add(points, nearest);
+    let mut updated = sums.updated(metric, centroids);
+    let empty: Vec<usize> = (0..n_clusters).filter(|&c| sums.members[c] == 0).collect();
     if !empty.is_empty() {
         let mut farthest: Vec<usize> = (0..nearest.len()).collect();
         // Farthest first; the stable sort keeps ties in item order.
         farthest.sort_by(|&a, &b| nearest[b].sq_dist.total_cmp(&nearest[a].sq_dist));
         for (&c, &item) in empty.iter().zip(&farthest) {
-            updated[c * dim..(c + 1) * dim].copy_from_slice(&points[item * dim..(item + 1) * dim]);
+            let centroid = &mut updated[c * dim..(c + 1) * dim];
+            centroid.copy_from_slice(&points[item * dim..(item + 1) * dim]);
+            if metric == Metric::Cosine {
+                distance::normalize_rows(centroid, dim);
+            }
         }
-    }
-    if metric == Metric::Cosine {
-        distance::normalize_rows(&mut updated, dim);
     }
     (updated, empty.len() as u32)
 }
 
 /// `sqrt(Σ‖new − old‖² / Σ‖old‖²)`, the shift relative to the centroids' own scale.
-fn relative_shift(old: &[f32], new: &[f32]) -> f64 {
+pub fn relative_shift(old: &[f32], new: &[f32]) -> f64 {
     let moved: f64 = old
         .iter()
         .zip(new)
@@ -359,7 +383,9 @@ fn relative_shift(old: &[f32], new: &[f32]) -> f64 {
 fn minibatch_update(metric: Metric, state: &mut KMeansState, points: &[f32], nearest: &[Nearest]) {
     let dim = state.dim;
     let n_clusters = state.counts.len();
-    let (sums, members) = cluster_sums(points, dim, nearest, n_clusters);
+    let mut batch = ClusterSums::new(n_clusters, dim);
+    batch.add(points, nearest);
+    let ClusterSums { sums, members, .. } = batch;
     for c in (0..n_clusters).filter(|&c| members[c] > 0) {
         let old_count = state.counts[c];
         let new_count = old_count + members[c] as f64;

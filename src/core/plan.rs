@@ -50,6 +50,24 @@ impl BatchPlan {
     pub fn items(&self, b: usize) -> &[usize] {
         &self.order[self.batches[b].clone()]
     }
+
+    /// The chunks of a pass over all items (refinement epochs, the final pass): consecutive
+    /// batches merged until a chunk holds at least `min_items`, so chunk boundaries are batch
+    /// boundaries. A short tail joins the chunk before it.
+    pub fn pass_chunks(&self, min_items: usize) -> Vec<Range<usize>> {
+        let mut chunks: Vec<Range<usize>> = Vec::new();
+        for batch in &self.batches {
+            match chunks.last_mut() {
+                Some(chunk) if chunk.len() < min_items => chunk.end = batch.end,
+                _ => chunks.push(batch.clone()),
+            }
+        }
+        if chunks.len() > 1 && chunks.last().is_some_and(|c| c.len() < min_items) {
+            let tail = chunks.pop().expect("more than one chunk");
+            chunks.last_mut().expect("more than one chunk").end = tail.end;
+        }
+        chunks
+    }
 }
 
 /// Size of batch 0: `round(first_share * n_items)`, but at least `min(n_items, 3 * n_clusters)`
@@ -85,6 +103,24 @@ mod tests {
                 prop_assert!(pair[1].len() <= batch && !pair[1].is_empty());
             }
             prop_assert!(plan.batches[0].len() >= k);
+        }
+
+        #[test]
+        fn pass_chunks_tile_the_plan_on_batch_boundaries(
+            n in 1usize..3000, batch in 1usize..300, min_items in 1usize..2000
+        ) {
+            let plan = BatchPlan::new(n, 1, batch, 0.1, 3);
+            let chunks = plan.pass_chunks(min_items);
+            prop_assert_eq!(chunks[0].start, 0);
+            prop_assert_eq!(chunks.last().unwrap().end, n);
+            let starts: Vec<usize> = plan.batches.iter().map(|b| b.start).collect();
+            for pair in chunks.windows(2) {
+                prop_assert_eq!(pair[0].end, pair[1].start);
+                prop_assert!(starts.contains(&pair[1].start));
+            }
+            if chunks.len() > 1 {
+                prop_assert!(chunks.iter().all(|c| c.len() >= min_items));
+            }
         }
     }
 

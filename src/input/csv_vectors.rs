@@ -89,7 +89,7 @@ mod tests {
             b"id,v0,text,v1\na,1,hello,2\nb,3,\"multi\nline\",4\n",
         )
         .unwrap();
-        assert_eq!(data.ids, ["a", "b"]);
+        assert_eq!(data.ids.as_deref().unwrap(), ["a", "b"]);
         assert_eq!(data.texts.as_deref().unwrap(), ["hello", "multi\nline"]);
         let mut rows = Vec::new();
         data.gather(&[0, 1], &mut rows);

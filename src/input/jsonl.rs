@@ -69,7 +69,7 @@ mod tests {
     #[test]
     fn reads_ids_texts_and_vectors() {
         let data = read_str("ok.jsonl", b"{\"id\": 7, \"embedding\": [1, 2.5], \"text\": \"a\"}\n\n{\"id\": \"x\", \"embedding\": [3, 4], \"text\": \"b\"}\n").unwrap();
-        assert_eq!(data.ids, ["7", "x"]);
+        assert_eq!(data.ids.as_deref().unwrap(), ["7", "x"]);
         assert_eq!(data.texts.as_deref().unwrap(), ["a", "b"]);
         assert_eq!(data.dim(), 2);
     }

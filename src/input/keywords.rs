@@ -105,7 +105,7 @@ impl KeywordList {
         Dataset {
             kind: ItemKind::Keywords,
             format,
-            ids: (0..self.texts.len()).map(|i| i.to_string()).collect(),
+            ids: None,
             vectors: Vectors::Lexical(LexicalEmbedder::fit(&self.texts)),
             texts: Some(self.texts),
             volumes: has_volumes.then_some(self.volumes),
@@ -133,7 +133,7 @@ mod tests {
         );
         assert_eq!((data.merged_duplicates, data.skipped_blank), (1, 1));
         assert!(data.volumes.is_none());
-        assert_eq!(data.ids, ["0", "1"]);
+        assert_eq!(data.ids, None);
     }
 
     #[test]

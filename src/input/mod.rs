@@ -45,8 +45,9 @@ pub enum ItemKind {
 pub struct Dataset {
     pub kind: ItemKind,
     pub format: InputFormat,
-    /// Item ids in input order (given ids, else the 0-based item index as text).
-    pub ids: Vec<String>,
+    /// Item ids in input order, when the input gives them; otherwise an item's id is its
+    /// 0-based index.
+    pub ids: Option<Vec<String>>,
     /// Keyword or text per item, when the input has one.
     pub texts: Option<Vec<String>>,
     /// Search volume per item (keywords with a volume column; merged duplicates summed).
@@ -72,11 +73,15 @@ pub enum Vectors {
 
 impl Dataset {
     pub fn len(&self) -> usize {
-        self.ids.len()
+        match &self.vectors {
+            Vectors::Dense { data, dim } => data.len().checked_div(*dim).unwrap_or(0),
+            Vectors::Npy(matrix) => matrix.rows(),
+            Vectors::Lexical(_) => self.texts.as_ref().map_or(0, Vec::len),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.len() == 0
     }
 
     pub fn dim(&self) -> usize {
@@ -234,11 +239,13 @@ fn column(header: &[String], name: &str) -> Option<usize> {
 #[derive(Default)]
 struct IdRegistry {
     ids: Vec<String>,
+    any_given: bool,
     first_line: HashMap<String, u64>,
 }
 
 impl IdRegistry {
     fn push(&mut self, path: &Path, line: u64, id: Option<String>) -> Result<()> {
+        self.any_given |= id.is_some();
         let id = id.unwrap_or_else(|| self.ids.len().to_string());
         if let Some(first) = self.first_line.insert(id.clone(), line) {
             return Err(Error::input(
@@ -317,7 +324,7 @@ fn embeddings(
     Dataset {
         kind: ItemKind::Embeddings,
         format,
-        ids: ids.ids,
+        ids: ids.any_given.then_some(ids.ids),
         texts,
         volumes: None,
         vectors: vectors.finish(),

@@ -43,6 +43,10 @@ impl NpyMatrix {
         self.dim
     }
 
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
     fn row_bytes(&self, i: usize) -> &[u8] {
         let width = self.dim * self.dtype.size();
         let start = self.offset + i * width;
@@ -116,7 +120,7 @@ pub(super) fn read(path: &Path) -> Result<Dataset> {
     Ok(Dataset {
         kind: ItemKind::Embeddings,
         format: InputFormat::Npy,
-        ids: (0..rows).map(|i| i.to_string()).collect(),
+        ids: None,
         texts: None,
         volumes: None,
         vectors: Vectors::Npy(matrix),

@@ -3,9 +3,11 @@
 //! Each commit unit is computed completely (model step, assignments, titles, encoded checkpoint)
 //! before [`Store::commit_batch`] opens its transaction. The state after unit `u` is a pure
 //! function of (input, config, seed, u), which is what makes a resumed run bit-identical to an
-//! uninterrupted one.
+//! uninterrupted one. The units are laid out by [`Schedule`].
 
+mod export;
 mod lock;
+mod schedule;
 mod status;
 
 use std::path::{Path, PathBuf};
@@ -15,17 +17,19 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::core::distance;
-use crate::core::kmeans::{self, BatchOutcome, KMeansState, Metric, Params};
+use crate::core::kmeans::{self, BatchOutcome, ClusterSums, KMeansState, Metric, Params};
 use crate::core::plan::BatchPlan;
 use crate::core::rng::Rng;
 use crate::core::titles::{ClusterBook, ItemAttrs};
 use crate::error::{Error, Result};
 use crate::input::{self, Dataset, InputFormat, ItemKind};
 use crate::store::{
-    self, AssignmentRow, BatchCommit, ClusterRow, NewRun, Phase, Placement, RunRecord, RunStatus,
+    self, AssignmentBlock, BatchCommit, ClusterRow, NewRun, Phase, Placement, RunRecord, RunStatus,
     Store,
 };
 use crate::testhook::{self, PausePoint};
+pub use export::{ExportRow, export_items};
+use schedule::{Schedule, Step};
 pub use status::{RunPhase, StatusReport, all_status, project_status};
 
 /// Everything that determines a run's result. Stored with the run; `resume` uses it, not flags.
@@ -47,6 +51,13 @@ pub struct Tuning {
     pub max_iter: u32,
     pub patience: u32,
     pub seed: u64,
+    /// Most Lloyd epochs over all items after the batches (0 for runs made before them).
+    #[serde(default)]
+    pub refine_epochs: u32,
+    /// Least items per refinement or final-pass commit; `None` (runs made before refinement)
+    /// commits each clustering batch's items separately. Resolved at create when not given.
+    #[serde(default)]
+    pub pass_chunk_size: Option<usize>,
 }
 
 /// What the user asked for; unset choices get data-dependent defaults.
@@ -69,6 +80,8 @@ impl Tuning {
             "--max-iter must be at least 1"
         } else if self.patience == 0 {
             "--patience must be at least 1"
+        } else if self.pass_chunk_size == Some(0) {
+            "--pass-chunk-size must be at least 1"
         } else {
             return Ok(());
         };
@@ -89,6 +102,10 @@ impl RunConfig {
         )
     }
 
+    fn schedule(&self, plan: &BatchPlan) -> Schedule {
+        Schedule::new(plan, self.tuning.pass_chunk_size, self.tuning.refine_epochs)
+    }
+
     fn params(&self, n_items: usize) -> Params {
         Params {
             n_clusters: self.n_clusters,
@@ -107,12 +124,27 @@ pub fn default_n_clusters(n_items: usize) -> usize {
     ((n_items as f64 / 2.0).sqrt().round() as usize).clamp(2, 1000)
 }
 
+/// Items per refinement or final-pass commit when `--pass-chunk-size` is not given: enough for
+/// ~50 ms of distance computation at ~150 GFLOP/s (2·k·d FLOP per item), so a commit's fixed
+/// cost (a transaction and an fsync, ~1 ms) stays near 2% of the pass; never below a batch.
+fn default_pass_chunk_size(n_clusters: usize, dim: usize, batch_size: usize) -> usize {
+    const FLOP_PER_CHUNK: f64 = 7.5e9;
+    let per_item = 2.0 * (n_clusters * dim).max(1) as f64;
+    ((FLOP_PER_CHUNK / per_item) as usize).max(batch_size)
+}
+
 /// A committed unit, as reported to [`Progress`].
 #[derive(Debug, Clone)]
 pub struct UnitCommitted {
     pub batch_number: usize,
+    /// Units committed or skipped so far, this one included.
+    pub units_done: usize,
     pub total_units: usize,
     pub phase: Phase,
+    /// The refinement epoch of a refine unit.
+    pub epoch: Option<u32>,
+    /// At the end of a refinement epoch: its relative centroid shift.
+    pub centroid_shift: Option<f64>,
     pub items: usize,
     pub batch_inertia: f64,
     pub lloyd_iterations: u32,
@@ -221,10 +253,6 @@ pub fn create(
     let absolute = std::path::absolute(input_path).map_err(|e| Error::io(input_path, e))?;
     let config_json = serde_json::to_string(&config).expect("config serialises");
     let placements = placements(&plan);
-    let units = (0..plan.n_batches())
-        .map(|b| (Phase::Cluster, plan.batches[b].len()))
-        .chain((0..plan.n_batches()).map(|b| (Phase::Final, plan.batches[b].len())))
-        .collect();
     store.create_run(&NewRun {
         project,
         config_json,
@@ -233,11 +261,12 @@ pub fn create(
         input_blake3: &data.blake3,
         dim: data.dim(),
         n_clusters: config.n_clusters,
-        ids: &data.ids,
+        n_items: data.len(),
+        ids: data.ids.as_deref(),
         texts: data.texts.as_deref(),
         volumes: data.volumes.as_deref(),
         placements: &placements,
-        units,
+        units: config.schedule(&plan).units(),
     })?;
     let run = store.find_run(project)?;
     Engine::new(store, run, config, plan, &data)?.run(command_start, progress, cancel)
@@ -259,8 +288,7 @@ pub fn resume(
     if run.status == RunStatus::Succeeded {
         return Ok(Outcome::AlreadySucceeded);
     }
-    let config: RunConfig = serde_json::from_str(&run.config_json)
-        .map_err(|e| Error::Params(format!("stored config of {project:?} is unreadable: {e}")))?;
+    let config = stored_config(&run)?;
     let input_path =
         input_override.map_or_else(|| PathBuf::from(&run.input_path), Path::to_path_buf);
     let changed = |found: String| Error::InputChanged {
@@ -283,6 +311,15 @@ pub fn resume(
     Engine::new(store, run, config, plan, &data)?.run(command_start, progress, cancel)
 }
 
+fn stored_config(run: &RunRecord) -> Result<RunConfig> {
+    serde_json::from_str(&run.config_json).map_err(|e| {
+        Error::Params(format!(
+            "stored config of {:?} is unreadable: {e}",
+            run.project
+        ))
+    })
+}
+
 fn resolve_config(data: &Dataset, path: &Path, settings: &Settings) -> Result<RunConfig> {
     let n_clusters = settings
         .n_clusters
@@ -298,11 +335,15 @@ fn resolve_config(data: &Dataset, path: &Path, settings: &Settings) -> Result<Ru
         ));
     }
     settings.tuning.check()?;
+    let mut tuning = settings.tuning.clone();
+    tuning
+        .pass_chunk_size
+        .get_or_insert_with(|| default_pass_chunk_size(n_clusters, data.dim(), tuning.batch_size));
     Ok(RunConfig {
         n_clusters,
         metric: settings.metric.unwrap_or_else(|| default_metric(data)),
         format: data.format,
-        tuning: settings.tuning.clone(),
+        tuning,
     })
 }
 
@@ -348,8 +389,11 @@ struct Engine<'a> {
     config: RunConfig,
     params: Params,
     plan: BatchPlan,
+    schedule: Schedule,
     data: &'a Dataset,
     state: Option<KMeansState>,
+    /// The current refinement epoch's sums, over its chunks committed so far.
+    epoch_sums: Option<ClusterSums>,
     book: ClusterBook,
     /// Next commit unit to compute.
     next_unit: usize,
@@ -366,7 +410,12 @@ impl<'a> Engine<'a> {
         plan: BatchPlan,
         data: &'a Dataset,
     ) -> Result<Engine<'a>> {
-        if plan.n_batches() != run.n_batches || data.len() != run.n_items {
+        let schedule = config.schedule(&plan);
+        let unit_rows = store.batch_rows(run.run_id)?;
+        if plan.n_batches() != run.n_batches
+            || data.len() != run.n_items
+            || unit_rows.len() != schedule.total_units()
+        {
             return Err(Error::Params(format!(
                 "project {:?} was planned as {} batches of {} items; this input gives {} of {}",
                 run.project,
@@ -377,11 +426,13 @@ impl<'a> Engine<'a> {
             )));
         }
         let next_unit = store.last_committed(run.run_id)?.map_or(0, |u| u + 1);
-        // The model after the last committed clustering batch.
-        let expected = next_unit.min(run.n_batches).checked_sub(1);
+        // The model after the last unit done that wrote one.
+        let expected = (0..next_unit).rev().find(|&u| {
+            schedule.writes_checkpoint(schedule.step(u)) && unit_rows[u].status == "completed"
+        });
         let state = match (store.load_checkpoint(run.run_id)?, expected) {
             (None, None) => None,
-            (Some((batch, state)), Some(wanted)) if batch == wanted => Some(state),
+            (Some((unit, state)), Some(wanted)) if unit == wanted => Some(state),
             (found, _) => {
                 return Err(Error::CorruptCheckpoint {
                     batch: expected.map_or(-1, |b| b as i64),
@@ -392,34 +443,84 @@ impl<'a> Engine<'a> {
                 });
             }
         };
-        let attrs = attrs(data);
-        let assignments = store.load_assignments(run.run_id)?;
+        let blocks = store.load_blocks(run.run_id)?;
         let book = ClusterBook::restored(
             data.len(),
             config.n_clusters,
-            attrs,
-            assignments
-                .iter()
-                .map(|a| (a.item_idx, a.cluster_id, a.distance)),
+            attrs(data),
+            blocks.iter().flat_map(|block| {
+                let order = &plan.order[block.start..block.start + block.labels.len()];
+                order.iter().zip(&block.labels).map(|(&item, label)| {
+                    (
+                        item,
+                        label.cluster,
+                        reported_distance(config.metric, label.sq_dist),
+                    )
+                })
+            }),
             store.load_titles(run.run_id)?,
         );
         let params = config.params(data.len());
-        Ok(Engine {
+        let mut engine = Engine {
             store,
             run,
             config,
             params,
             plan,
+            schedule,
             data,
             state,
+            epoch_sums: None,
             book,
             next_unit,
             rows: Vec::new(),
-        })
+        };
+        if next_unit < engine.schedule.total_units()
+            && let Step::Refine { epoch, chunk } = engine.schedule.step(next_unit)
+        {
+            engine.replay_epoch(epoch, chunk, &blocks)?;
+        }
+        Ok(engine)
+    }
+
+    /// Rebuilds the sums of refinement epoch `epoch` over its first `chunks` chunks from their
+    /// committed labels, adding them exactly as the live run did.
+    fn replay_epoch(
+        &mut self,
+        epoch: u32,
+        chunks: usize,
+        blocks: &[AssignmentBlock],
+    ) -> Result<()> {
+        let mut sums = ClusterSums::new(self.config.n_clusters, self.data.dim());
+        for chunk in 0..chunks {
+            let step = Step::Refine { epoch, chunk };
+            let unit = self.schedule.unit(step);
+            let range = self.schedule.positions(step);
+            let block = blocks
+                .iter()
+                .find(|b| b.start == range.start && b.labels.len() == range.len())
+                .filter(|b| b.written_by == unit)
+                .ok_or_else(|| Error::CorruptCheckpoint {
+                    batch: unit as i64,
+                    reason: format!("the assignments of batch {unit} are missing"),
+                })?;
+            self.gather(range);
+            sums.add(&self.rows, &block.labels);
+        }
+        self.epoch_sums = Some(sums);
+        Ok(())
+    }
+
+    /// Loads the vectors of plan positions `range` into `self.rows`, unit-normalised for cosine.
+    fn gather(&mut self, range: std::ops::Range<usize>) {
+        self.data.gather(&self.plan.order[range], &mut self.rows);
+        if self.config.metric == Metric::Cosine {
+            distance::normalize_rows(&mut self.rows, self.data.dim());
+        }
     }
 
     fn total_units(&self) -> usize {
-        2 * self.plan.n_batches()
+        self.schedule.total_units()
     }
 
     fn run(
@@ -458,13 +559,19 @@ impl<'a> Engine<'a> {
                     .set_run_status(run_id, RunStatus::Failed, Some(&message))?;
                 return Err(e);
             }
-            self.next_unit += 1;
+            self.next_unit = unit + 1 + commit.skip.len();
             testhook::pause_if_requested(PausePoint::AfterCommit, unit, Some(cancel));
             progress.unit_committed(&UnitCommitted {
                 batch_number: unit,
+                units_done: self.next_unit,
                 total_units: self.total_units(),
                 phase: commit.phase,
-                items: commit.assignments.len(),
+                epoch: match self.schedule.step(unit) {
+                    Step::Refine { epoch, .. } => Some(epoch),
+                    _ => None,
+                },
+                centroid_shift: commit.centroid_shift,
+                items: commit.items(),
                 batch_inertia: commit.batch_inertia,
                 lloyd_iterations: commit.lloyd_iterations,
                 reassigned: commit.reassigned,
@@ -502,35 +609,36 @@ impl<'a> Engine<'a> {
         started: Instant,
         keep_going: &dyn Fn() -> bool,
     ) -> Option<BatchCommit> {
-        let n_batches = self.plan.n_batches();
-        let (phase, batch) = if unit < n_batches {
-            (Phase::Cluster, unit)
-        } else {
-            (Phase::Final, unit - n_batches)
-        };
-        let range = self.plan.batches[batch].clone();
-        self.data
-            .gather(&self.plan.order[range.clone()], &mut self.rows);
-        if self.config.metric == Metric::Cosine {
-            distance::normalize_rows(&mut self.rows, self.data.dim());
-        }
-        let outcome = match (phase, &self.state) {
-            (Phase::Final, Some(state)) => kmeans::assign_batch(state, &self.rows),
-            _ => self.cluster_step(batch, keep_going)?,
+        let step = self.schedule.step(unit);
+        let range = self.schedule.positions(step);
+        self.gather(range.clone());
+        let mut centroid_shift = None;
+        let mut refinement_ends = false;
+        let mut skip = 0..0;
+        let (phase, outcome) = match step {
+            Step::Cluster { batch } => (Phase::Cluster, self.cluster_step(batch, keep_going)?),
+            Step::Refine { epoch, chunk } => {
+                let outcome = self.refine_step(chunk);
+                if let Some(shift) = self.end_of_epoch(chunk) {
+                    centroid_shift = Some(shift);
+                    refinement_ends = shift < self.config.tuning.tol
+                        || epoch + 1 == self.config.tuning.refine_epochs;
+                    if refinement_ends {
+                        skip = self.schedule.refine_units_after(epoch);
+                    }
+                }
+                (Phase::Refine, outcome)
+            }
+            Step::Final { .. } => {
+                let state = self.state.as_ref().expect("a model exists after batch 0");
+                (Phase::Final, kmeans::assign_batch(state, &self.rows))
+            }
         };
         let state = self.state.as_ref().expect("a model exists after batch 0");
         let attrs = attrs(self.data);
-        let assignments: Vec<AssignmentRow> = range
-            .zip(&outcome.nearest)
-            .map(|(position, n)| AssignmentRow {
-                position,
-                item_idx: self.plan.order[position],
-                cluster_id: n.cluster,
-                distance: reported_distance(self.config.metric, n.sq_dist),
-            })
-            .collect();
-        for a in &assignments {
-            self.book.place(attrs, a.item_idx, a.cluster_id, a.distance);
+        for (&item, label) in self.plan.order[range.clone()].iter().zip(&outcome.nearest) {
+            let distance = reported_distance(self.config.metric, label.sq_dist);
+            self.book.place(attrs, item, label.cluster, distance);
         }
         let refreshed = self.book.refresh(attrs);
         let titles_touched = refreshed.iter().filter(|c| c.title_changed).count();
@@ -547,15 +655,24 @@ impl<'a> Engine<'a> {
             run_id: self.run.run_id,
             batch_number: unit,
             phase,
-            checkpoint: (phase == Phase::Cluster).then(|| store::encode(state)),
+            checkpoint: self
+                .schedule
+                .writes_checkpoint(step)
+                .then(|| store::encode(state)),
+            start: range.start,
+            labels: store::encode_labels(&outcome.nearest),
             titles_touched,
-            assignments,
             clusters,
             batch_inertia: outcome.batch_inertia,
             lloyd_iterations: outcome.lloyd_iterations,
             reassigned: outcome.reassigned,
             ewa_inertia: state.ewa_inertia,
-            converged: state.converged,
+            converged: match step {
+                Step::Cluster { .. } => state.converged,
+                _ => refinement_ends,
+            },
+            centroid_shift,
+            skip,
             processing_time_ms: started.elapsed().as_millis() as u64,
         })
     }
@@ -581,6 +698,33 @@ impl<'a> Engine<'a> {
             Some(state) => kmeans::minibatch_step(&self.params, state, &self.rows, &mut rng),
         };
         Some(outcome)
+    }
+
+    /// One chunk of a Lloyd epoch: assign against the epoch's centroids and add to its sums.
+    fn refine_step(&mut self, chunk: usize) -> BatchOutcome {
+        let state = self.state.as_ref().expect("a model exists after batch 0");
+        let outcome = kmeans::assign_batch(state, &self.rows);
+        if chunk == 0 {
+            self.epoch_sums = Some(ClusterSums::new(self.config.n_clusters, state.dim));
+        }
+        self.epoch_sums
+            .as_mut()
+            .expect("an epoch's sums exist from its first chunk")
+            .add(&self.rows, &outcome.nearest);
+        outcome
+    }
+
+    /// After an epoch's last chunk: the Lloyd update, returning its relative centroid shift.
+    fn end_of_epoch(&mut self, chunk: usize) -> Option<f64> {
+        if chunk + 1 != self.schedule.n_chunks() {
+            return None;
+        }
+        let sums = self.epoch_sums.take().expect("an epoch's sums exist");
+        let state = self.state.as_mut().expect("a model exists after batch 0");
+        let updated = sums.updated(self.config.metric, &state.centroids);
+        let shift = kmeans::relative_shift(&state.centroids, &updated);
+        state.centroids = updated;
+        Some(shift)
     }
 }
 

@@ -13,6 +13,8 @@ use crate::store::{BatchRow, RunRecord, RunStatus, Store};
 pub enum RunPhase {
     #[serde(rename = "clustering")]
     Clustering,
+    #[serde(rename = "refining")]
+    Refining,
     #[serde(rename = "final pass")]
     FinalPass,
     #[serde(rename = "done")]
@@ -23,6 +25,7 @@ impl RunPhase {
     pub fn as_str(self) -> &'static str {
         match self {
             RunPhase::Clustering => "clustering",
+            RunPhase::Refining => "refining",
             RunPhase::FinalPass => "final pass",
             RunPhase::Done => "done",
         }
@@ -42,6 +45,11 @@ pub struct StatusReport {
     pub batches_total: usize,
     pub cluster_batches_done: usize,
     pub cluster_batches_total: usize,
+    /// Refinement epochs completed, and the most there can be.
+    pub refine_epochs_done: usize,
+    pub refine_epochs_max: usize,
+    /// The relative centroid shift of the last completed refinement epoch.
+    pub centroid_shift: Option<f64>,
     pub final_chunks_done: usize,
     pub final_chunks_total: usize,
     /// Items in committed clustering batches (each item counts once, whatever the passes).
@@ -86,36 +94,54 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
         RunStatus::Running if pid.is_none() => RunStatus::Interrupted,
         other => other,
     };
-    let done = |phase: &str| {
-        rows.iter()
-            .filter(|r| r.phase == phase && r.status == "completed")
-            .collect::<Vec<_>>()
-    };
-    let cluster_done = done("cluster");
-    let final_done = done("final");
+    let of_phase = |phase: &'static str| rows.iter().filter(move |r| r.phase == phase);
+    let completed = |r: &&BatchRow| r.status == "completed";
+    let cluster_done: Vec<&BatchRow> = of_phase("cluster").filter(completed).collect();
+    let final_total = of_phase("final").count();
+    let final_done = of_phase("final").filter(completed).count();
+    let refine_left = of_phase("refine")
+        .filter(|r| !matches!(r.status.as_str(), "completed" | "skipped"))
+        .count();
+    // An epoch is done when its last chunk is: that chunk records the epoch's centroid shift.
+    let epochs_done: Vec<&BatchRow> = of_phase("refine")
+        .filter(completed)
+        .filter(|r| r.centroid_shift.is_some())
+        .collect();
+    let refine_epochs_max = of_phase("refine")
+        .filter_map(|r| r.epoch)
+        .max()
+        .map_or(0, |e| e as usize + 1);
     let items_done = cluster_done
         .iter()
         .map(|r| r.items_processed as usize)
         .sum();
     let last_cluster = cluster_done.last();
-    let phase = if final_done.len() == run.n_batches {
+    let phase = if final_done == final_total {
         RunPhase::Done
-    } else if cluster_done.len() == run.n_batches {
-        RunPhase::FinalPass
-    } else {
+    } else if cluster_done.len() < run.n_batches {
         RunPhase::Clustering
+    } else if refine_left > 0 {
+        RunPhase::Refining
+    } else {
+        RunPhase::FinalPass
     };
     Ok(StatusReport {
         project: run.project.clone(),
         status,
         pid,
         phase,
-        batches_done: cluster_done.len() + final_done.len(),
+        batches_done: rows
+            .iter()
+            .filter(|r| matches!(r.status.as_str(), "completed" | "skipped"))
+            .count(),
         batches_total: rows.len(),
         cluster_batches_done: cluster_done.len(),
         cluster_batches_total: run.n_batches,
-        final_chunks_done: final_done.len(),
-        final_chunks_total: run.n_batches,
+        refine_epochs_done: epochs_done.len(),
+        refine_epochs_max,
+        centroid_shift: epochs_done.last().and_then(|r| r.centroid_shift),
+        final_chunks_done: final_done,
+        final_chunks_total: final_total,
         items_done,
         items_total: run.n_items,
         n_clusters: run.n_clusters,
@@ -140,7 +166,7 @@ fn eta_s(rows: &[BatchRow]) -> Option<f64> {
         });
     let left: i64 = rows
         .iter()
-        .filter(|r| r.status != "completed")
+        .filter(|r| !matches!(r.status.as_str(), "completed" | "skipped"))
         .map(|r| r.batch_size)
         .sum();
     (done_items > 0).then(|| left as f64 * done_ms as f64 / done_items as f64 / 1000.0)

@@ -1,8 +1,9 @@
 //! The storage layer: the only module that speaks SQL.
 //!
-//! One SQLite file in WAL mode. A clustering batch, or a chunk of the final pass, is written by
-//! [`Store::commit_batch`] in one short `BEGIN IMMEDIATE` transaction from a value computed
-//! beforehand, and only on top of the previous batch.
+//! One SQLite file in WAL mode. A commit unit (a clustering batch, or a chunk of a refinement
+//! epoch or of the final pass) is written by [`Store::commit_batch`] in one short
+//! `BEGIN IMMEDIATE` transaction from a value computed beforehand, and only on top of the
+//! previous unit.
 
 mod codec;
 mod migrate;
@@ -12,10 +13,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use crate::core::distance::Nearest;
 use crate::core::kmeans::KMeansState;
 use crate::error::{Error, Result};
 use crate::testhook::{self, PausePoint};
-pub use codec::{DecodeError, EncodedState, encode};
+pub use codec::{DecodeError, EncodedState, encode, encode_labels};
 pub use migrate::supported_version;
 
 pub type RunId = i64;
@@ -66,17 +68,29 @@ impl RunStatus {
 pub enum Phase {
     /// A clustering batch: updates the model.
     Cluster,
+    /// A chunk of a Lloyd refinement epoch over all items.
+    Refine,
     /// A chunk of the final pass: re-assigns items against the final centroids.
     Final,
 }
 
 impl Phase {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Phase::Cluster => "cluster",
+            Phase::Refine => "refine",
             Phase::Final => "final",
         }
     }
+}
+
+/// A commit unit as planned at create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnitPlan {
+    pub phase: Phase,
+    /// The refinement epoch of a [`Phase::Refine`] unit.
+    pub epoch: Option<u32>,
+    pub items: usize,
 }
 
 /// Everything `create` writes before the first batch runs.
@@ -88,13 +102,15 @@ pub struct NewRun<'a> {
     pub input_blake3: &'a str,
     pub dim: usize,
     pub n_clusters: usize,
-    pub ids: &'a [String],
+    pub n_items: usize,
+    /// Given item ids; `None` means an item's id is its index.
+    pub ids: Option<&'a [String]>,
     pub texts: Option<&'a [String]>,
     pub volumes: Option<&'a [i64]>,
     /// Where every item sits in the batch plan, by item index.
     pub placements: &'a [Placement],
-    /// Phase and item count of every commit unit, in order.
-    pub units: Vec<(Phase, usize)>,
+    /// Every commit unit, in order.
+    pub units: Vec<UnitPlan>,
 }
 
 /// Where an item sits in the batch plan.
@@ -126,13 +142,12 @@ pub struct RunRecord {
     pub elapsed_s: Option<f64>,
 }
 
-/// One per-item row written by a commit.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AssignmentRow {
-    pub position: usize,
-    pub item_idx: usize,
-    pub cluster_id: u32,
-    pub distance: f64,
+/// The assignments of plan positions `start..start + labels.len()`, as committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignmentBlock {
+    pub start: usize,
+    pub written_by: usize,
+    pub labels: Vec<Nearest>,
 }
 
 /// A cluster's refreshed row.
@@ -151,7 +166,10 @@ pub struct BatchCommit {
     pub batch_number: usize,
     pub phase: Phase,
     pub checkpoint: Option<EncodedState>,
-    pub assignments: Vec<AssignmentRow>,
+    /// First plan position of the unit's items.
+    pub start: usize,
+    /// The unit's labels, one per position from `start`, encoded by [`encode_labels`].
+    pub labels: EncodedState,
     pub clusters: Vec<ClusterRow>,
     pub titles_touched: usize,
     pub batch_inertia: f64,
@@ -159,7 +177,18 @@ pub struct BatchCommit {
     pub reassigned: u32,
     pub ewa_inertia: Option<f64>,
     pub converged: bool,
+    /// Relative centroid shift of the Lloyd update that ends a refinement epoch.
+    pub centroid_shift: Option<f64>,
+    /// Later units this commit marks `skipped` (the refinement epochs left out once converged).
+    pub skip: std::ops::Range<usize>,
     pub processing_time_ms: u64,
+}
+
+impl BatchCommit {
+    /// Items in the unit.
+    pub fn items(&self) -> usize {
+        self.labels.bytes.len() / 8
+    }
 }
 
 /// A `batch_runs` row, for status.
@@ -167,6 +196,7 @@ pub struct BatchCommit {
 pub struct BatchRow {
     pub batch_number: i64,
     pub phase: String,
+    pub epoch: Option<i64>,
     pub batch_size: i64,
     pub status: String,
     pub items_processed: i64,
@@ -177,22 +207,29 @@ pub struct BatchRow {
     pub converged: bool,
     pub lloyd_iterations: i64,
     pub reassigned: i64,
+    pub centroid_shift: Option<f64>,
     pub started_at: Option<String>,
     pub completed_at: Option<String>,
     pub processing_time_ms: Option<i64>,
     pub error_message: Option<String>,
 }
 
-/// One exported item.
+/// An `items` row: what the input said about an item.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ExportRow {
+pub struct ItemRow {
+    pub item_idx: usize,
     pub item_id: String,
     pub text: Option<String>,
     pub volume: Option<i64>,
-    pub cluster_id: u32,
-    pub cluster_title: String,
-    pub distance: f64,
-    pub batch: i64,
+}
+
+/// What an export needs, read in one snapshot.
+#[derive(Debug, Clone)]
+pub struct ExportSnapshot {
+    pub blocks: Vec<AssignmentBlock>,
+    pub titles: Vec<(u32, String)>,
+    /// By item index; empty for inputs without ids, texts or volumes.
+    pub items: Vec<ItemRow>,
 }
 
 /// The kbatch database.
@@ -241,7 +278,7 @@ impl Store {
         let n_batches = new
             .units
             .iter()
-            .filter(|(phase, _)| *phase == Phase::Cluster)
+            .filter(|u| u.phase == Phase::Cluster)
             .count();
         tx.execute(
             "INSERT INTO runs (project_id, config_json, seed, input_path, input_blake3, n_items,
@@ -253,7 +290,7 @@ impl Store {
                 new.seed as i64,
                 new.input_path,
                 new.input_blake3,
-                new.ids.len() as i64,
+                new.n_items as i64,
                 new.dim as i64,
                 new.n_clusters as i64,
                 n_batches as i64,
@@ -266,11 +303,14 @@ impl Store {
                                     position)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            for (idx, id) in new.ids.iter().enumerate() {
+            // An item that is only a vector (a `.npy` row) needs no row: its id is its index.
+            let described = new.ids.is_some() || new.texts.is_some() || new.volumes.is_some();
+            for idx in (0..new.n_items).filter(|_| described) {
                 insert.execute(params![
                     run_id,
                     idx as i64,
-                    id,
+                    new.ids
+                        .map_or_else(|| idx.to_string(), |ids| ids[idx].clone()),
                     new.texts.map(|t| &t[idx]),
                     new.volumes.map(|v| v[idx]),
                     new.placements[idx].batch as i64,
@@ -278,11 +318,17 @@ impl Store {
                 ])?;
             }
             let mut insert = tx.prepare(
-                "INSERT INTO batch_runs (run_id, batch_number, phase, batch_size)
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO batch_runs (run_id, batch_number, phase, epoch, batch_size)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            for (number, (phase, size)) in new.units.iter().enumerate() {
-                insert.execute(params![run_id, number as i64, phase.as_str(), *size as i64])?;
+            for (number, unit) in new.units.iter().enumerate() {
+                insert.execute(params![
+                    run_id,
+                    number as i64,
+                    unit.phase.as_str(),
+                    unit.epoch,
+                    unit.items as i64
+                ])?;
             }
         }
         tx.commit()?;
@@ -363,13 +409,13 @@ impl Store {
         Ok(())
     }
 
-    /// The number of the last committed unit, if any.
+    /// The number of the last committed (or skipped) unit, if any.
     pub fn last_committed(&self, run_id: RunId) -> Result<Option<usize>> {
         Ok(last_committed(&self.conn, run_id)?.map(|b| b as usize))
     }
 
     /// Writes a computed unit: its `batch_runs` row, checkpoint, assignments and clusters, in one
-    /// `BEGIN IMMEDIATE` transaction, only if the previous unit is the last committed one.
+    /// `BEGIN IMMEDIATE` transaction, only if the previous unit is the last one done.
     pub fn commit_batch(&mut self, commit: &BatchCommit) -> Result<()> {
         let tx = self
             .conn
@@ -389,15 +435,16 @@ impl Store {
                 "UPDATE batch_runs
                  SET status = 'completed', items_processed = ?3, clusters_touched = ?4,
                      titles_touched = ?5, batch_inertia = ?6, ewa_inertia = ?7, converged = ?8,
-                     lloyd_iterations = ?11, reassigned = ?12,
+                     lloyd_iterations = ?11, reassigned = ?12, centroid_shift = ?13,
                      started_at = coalesce(started_at, {NOW}), completed_at = {NOW},
                      processing_time_ms = ?9, error_message = NULL
-                 WHERE run_id = ?1 AND batch_number = ?2 AND phase = ?10"
+                 WHERE run_id = ?1 AND batch_number = ?2 AND phase = ?10
+                       AND status NOT IN ('completed', 'skipped')"
             ),
             params![
                 commit.run_id,
                 batch,
-                commit.assignments.len() as i64,
+                commit.items() as i64,
                 commit.clusters.len() as i64,
                 commit.titles_touched as i64,
                 commit.batch_inertia,
@@ -407,6 +454,7 @@ impl Store {
                 commit.phase.as_str(),
                 commit.lloyd_iterations,
                 commit.reassigned,
+                commit.centroid_shift,
             ],
         )?;
         if updated != 1 {
@@ -427,7 +475,18 @@ impl Store {
                 params![commit.run_id, batch, checkpoint.bytes, checkpoint.checksum],
             )?;
         }
-        write_assignments(&tx, commit)?;
+        if !commit.skip.is_empty() {
+            tx.execute(
+                "UPDATE batch_runs SET status = 'skipped'
+                 WHERE run_id = ?1 AND batch_number >= ?2 AND batch_number < ?3",
+                params![
+                    commit.run_id,
+                    commit.skip.start as i64,
+                    commit.skip.end as i64
+                ],
+            )?;
+        }
+        write_block(&tx, commit)?;
         write_clusters(&tx, commit)?;
         testhook::pause_if_requested(PausePoint::InCommit, commit.batch_number, None);
         tx.commit()?;
@@ -469,30 +528,14 @@ impl Store {
             .optional()?)
     }
 
-    /// Every committed assignment, in plan order.
-    pub fn load_assignments(&self, run_id: RunId) -> Result<Vec<AssignmentRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT position, item_idx, cluster_id, distance FROM assignments WHERE run_id = ?1
-             ORDER BY position",
-        )?;
-        let rows = stmt.query_map([run_id], |r| {
-            Ok(AssignmentRow {
-                position: r.get::<_, i64>(0)? as usize,
-                item_idx: r.get::<_, i64>(1)? as usize,
-                cluster_id: r.get(2)?,
-                distance: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    /// Every committed assignment block, in plan order, verified against its checksum.
+    pub fn load_blocks(&self, run_id: RunId) -> Result<Vec<AssignmentBlock>> {
+        load_blocks(&self.conn, run_id)
     }
 
     /// Current cluster titles, by cluster id.
     pub fn load_titles(&self, run_id: RunId) -> Result<Vec<(u32, String)>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT cluster_id, title FROM clusters WHERE run_id = ?1 ORDER BY cluster_id",
-        )?;
-        let rows = stmt.query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        load_titles(&self.conn, run_id)
     }
 
     /// All `batch_runs` rows of a run, in order.
@@ -500,13 +543,15 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT batch_number, phase, batch_size, status, items_processed, clusters_touched,
                     titles_touched, batch_inertia, ewa_inertia, converged, lloyd_iterations,
-                    reassigned, started_at, completed_at, processing_time_ms, error_message
+                    reassigned, started_at, completed_at, processing_time_ms, error_message,
+                    epoch, centroid_shift
              FROM batch_runs WHERE run_id = ?1 ORDER BY batch_number",
         )?;
         let rows = stmt.query_map([run_id], |r| {
             Ok(BatchRow {
                 batch_number: r.get(0)?,
                 phase: r.get(1)?,
+                epoch: r.get(16)?,
                 batch_size: r.get(2)?,
                 status: r.get(3)?,
                 items_processed: r.get(4)?,
@@ -517,6 +562,7 @@ impl Store {
                 converged: r.get(9)?,
                 lloyd_iterations: r.get(10)?,
                 reassigned: r.get(11)?,
+                centroid_shift: r.get(17)?,
                 started_at: r.get(12)?,
                 completed_at: r.get(13)?,
                 processing_time_ms: r.get(14)?,
@@ -526,47 +572,33 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Calls `each` for every item of the committed batches, by item index, from one consistent
-    /// snapshot (a concurrent writer is neither blocked nor half-seen). `each`'s own errors
-    /// (a closed pipe, say) pass through unchanged.
-    pub fn export_items<E: From<Error>>(
-        &self,
-        run_id: RunId,
-        mut each: impl FnMut(ExportRow) -> std::result::Result<(), E>,
-    ) -> std::result::Result<(), E> {
-        let sql_err = |e: rusqlite::Error| E::from(Error::from(e));
-        let tx = self.conn.unchecked_transaction().map_err(sql_err)?;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT i.item_id, i.text, i.volume, a.cluster_id, c.title, a.distance,
-                            i.batch_number
-                     FROM items i
-                     JOIN assignments a ON a.run_id = i.run_id AND a.position = i.position
-                     JOIN clusters c ON c.run_id = a.run_id AND c.cluster_id = a.cluster_id
-                     WHERE i.run_id = ?1
-                     ORDER BY i.item_idx",
-                )
-                .map_err(sql_err)?;
-            let mut rows = stmt.query([run_id]).map_err(sql_err)?;
-            while let Some(r) = rows.next().map_err(sql_err)? {
-                let row = (|| {
-                    Ok(ExportRow {
-                        item_id: r.get(0)?,
-                        text: r.get(1)?,
-                        volume: r.get(2)?,
-                        cluster_id: r.get(3)?,
-                        cluster_title: r.get(4)?,
-                        distance: r.get(5)?,
-                        batch: r.get(6)?,
-                    })
-                })()
-                .map_err(sql_err)?;
-                each(row)?;
-            }
-        }
-        tx.finish().map_err(sql_err)?;
-        Ok(())
+    /// The committed assignments, titles and item rows, from one consistent snapshot (a
+    /// concurrent writer is neither blocked nor half-seen).
+    pub fn export_snapshot(&self, run_id: RunId) -> Result<ExportSnapshot> {
+        let tx = self.conn.unchecked_transaction()?;
+        let blocks = load_blocks(&tx, run_id)?;
+        let titles = load_titles(&tx, run_id)?;
+        let items = {
+            let mut stmt = tx.prepare(
+                "SELECT item_idx, item_id, text, volume FROM items WHERE run_id = ?1
+                 ORDER BY item_idx",
+            )?;
+            let rows = stmt.query_map([run_id], |r| {
+                Ok(ItemRow {
+                    item_idx: r.get::<_, i64>(0)? as usize,
+                    item_id: r.get(1)?,
+                    text: r.get(2)?,
+                    volume: r.get(3)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        tx.finish()?;
+        Ok(ExportSnapshot {
+            blocks,
+            titles,
+            items,
+        })
     }
 
     /// Every cluster that has a title, by id.
@@ -615,45 +647,86 @@ fn run_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
 
 fn last_committed(conn: &Connection, run_id: RunId) -> Result<Option<i64>> {
     Ok(conn.query_row(
-        "SELECT max(batch_number) FROM batch_runs WHERE run_id = ?1 AND status = 'completed'",
+        "SELECT max(batch_number) FROM batch_runs
+         WHERE run_id = ?1 AND status IN ('completed', 'skipped')",
         [run_id],
         |r| r.get(0),
     )?)
 }
 
-fn write_assignments(tx: &Connection, commit: &BatchCommit) -> Result<()> {
-    let batch = commit.batch_number as i64;
-    // A clustering batch inserts (a second insert of the same item is a constraint error, so a
-    // batch can never be applied twice); the final pass rewrites rows in place.
-    let sql = match commit.phase {
-        Phase::Cluster => {
-            "INSERT INTO assignments (run_id, position, item_idx, cluster_id, distance, written_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-        }
-        Phase::Final => {
-            "UPDATE assignments SET cluster_id = ?4, distance = ?5, written_by = ?6
-             WHERE run_id = ?1 AND position = ?2 AND item_idx = ?3 AND written_by < ?6"
-        }
-    };
-    let mut stmt = tx.prepare_cached(sql)?;
-    for row in &commit.assignments {
-        let changed = stmt.execute(params![
-            commit.run_id,
-            row.position as i64,
-            row.item_idx as i64,
-            row.cluster_id,
-            row.distance,
-            batch
-        ])?;
-        if changed != 1 {
-            return Err(Error::CheckpointConflict {
-                batch,
-                expected: Some(batch - 1),
-                last_committed: last_committed(tx, commit.run_id)?,
-            });
-        }
+/// Writes the unit's labels as one block, replacing the blocks it covers (a refinement or
+/// final-pass chunk spans whole clustering batches, so blocks never partly overlap).
+fn write_block(tx: &Connection, commit: &BatchCommit) -> Result<()> {
+    let (start, end) = (commit.start as i64, (commit.start + commit.items()) as i64);
+    let replaced = tx.execute(
+        "DELETE FROM assignment_blocks
+         WHERE run_id = ?1 AND start_position >= ?2 AND start_position < ?3",
+        params![commit.run_id, start, end],
+    )?;
+    // A clustering batch is the first to write its positions; anything there already means
+    // the batch is being applied twice.
+    if commit.phase == Phase::Cluster && replaced != 0 {
+        let batch = commit.batch_number as i64;
+        return Err(Error::CheckpointConflict {
+            batch,
+            expected: batch.checked_sub(1),
+            last_committed: last_committed(tx, commit.run_id)?,
+        });
     }
+    tx.prepare_cached(
+        "INSERT INTO assignment_blocks (run_id, start_position, end_position, written_by,
+                                        labels, checksum)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        commit.run_id,
+        start,
+        end,
+        commit.batch_number as i64,
+        commit.labels.bytes,
+        commit.labels.checksum
+    ])?;
     Ok(())
+}
+
+fn load_blocks(conn: &Connection, run_id: RunId) -> Result<Vec<AssignmentBlock>> {
+    let mut stmt = conn.prepare(
+        "SELECT start_position, end_position, written_by, labels, checksum
+         FROM assignment_blocks WHERE run_id = ?1 ORDER BY start_position",
+    )?;
+    let mut rows = stmt.query([run_id])?;
+    let mut blocks = Vec::new();
+    while let Some(r) = rows.next()? {
+        let (start, end, written_by): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let corrupt = |reason: String| Error::CorruptAssignments {
+            start,
+            end,
+            written_by,
+            reason,
+        };
+        let (bytes, checksum): (Vec<u8>, String) = (r.get(3)?, r.get(4)?);
+        let labels = codec::decode_labels(&bytes, &checksum).map_err(|e| corrupt(e.to_string()))?;
+        if labels.len() as i64 != end - start {
+            return Err(corrupt(format!(
+                "{} labels for {} positions",
+                labels.len(),
+                end - start
+            )));
+        }
+        blocks.push(AssignmentBlock {
+            start: start as usize,
+            written_by: written_by as usize,
+            labels,
+        });
+    }
+    Ok(blocks)
+}
+
+fn load_titles(conn: &Connection, run_id: RunId) -> Result<Vec<(u32, String)>> {
+    let mut stmt = conn
+        .prepare("SELECT cluster_id, title FROM clusters WHERE run_id = ?1 ORDER BY cluster_id")?;
+    let rows = stmt.query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 fn write_clusters(tx: &Connection, commit: &BatchCommit) -> Result<()> {
@@ -693,7 +766,11 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let mut store = Store::open(&dir.join("k.sqlite")).unwrap();
-        let ids: Vec<String> = (0..6).map(|i| i.to_string()).collect();
+        let unit = |phase, items| UnitPlan {
+            phase,
+            epoch: None,
+            items,
+        };
         store
             .create_run(&NewRun {
                 project: "p",
@@ -703,7 +780,8 @@ mod tests {
                 input_blake3: "h",
                 dim: 2,
                 n_clusters: 2,
-                ids: &ids,
+                n_items: 6,
+                ids: None,
                 texts: None,
                 volumes: None,
                 placements: &(0..6)
@@ -713,10 +791,10 @@ mod tests {
                     })
                     .collect::<Vec<_>>(),
                 units: vec![
-                    (Phase::Cluster, 3),
-                    (Phase::Cluster, 3),
-                    (Phase::Final, 3),
-                    (Phase::Final, 3),
+                    unit(Phase::Cluster, 3),
+                    unit(Phase::Cluster, 3),
+                    unit(Phase::Final, 3),
+                    unit(Phase::Final, 3),
                 ],
             })
             .unwrap();
@@ -724,7 +802,8 @@ mod tests {
         (store, run_id)
     }
 
-    fn commit(run_id: RunId, batch_number: usize, phase: Phase, items: &[usize]) -> BatchCommit {
+    /// Unit `batch_number` writing plan positions `start..start + 3`.
+    fn commit(run_id: RunId, batch_number: usize, phase: Phase, start: usize) -> BatchCommit {
         let mut state = KMeansState::fresh(2, vec![batch_number as f32; 4], vec![1.0, 2.0]);
         state.n_steps = batch_number as u64;
         BatchCommit {
@@ -732,15 +811,15 @@ mod tests {
             batch_number,
             phase,
             checkpoint: (phase == Phase::Cluster).then(|| encode(&state)),
-            assignments: items
-                .iter()
-                .map(|&item_idx| AssignmentRow {
-                    position: item_idx,
-                    item_idx,
-                    cluster_id: (item_idx % 2) as u32,
-                    distance: 0.5,
-                })
-                .collect(),
+            start,
+            labels: encode_labels(
+                &(start..start + 3)
+                    .map(|p| Nearest {
+                        cluster: (p % 2) as u32,
+                        sq_dist: batch_number as f32,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
             clusters: (0..2)
                 .map(|c| ClusterRow {
                     cluster_id: c,
@@ -755,6 +834,8 @@ mod tests {
             reassigned: 0,
             ewa_inertia: None,
             converged: false,
+            centroid_shift: None,
+            skip: 0..0,
             processing_time_ms: 1,
         }
     }
@@ -767,7 +848,7 @@ mod tests {
     fn batches_commit_only_in_order_and_only_once() {
         let (mut store, run) = store_with_run("order");
         let err = store
-            .commit_batch(&commit(run, 1, Phase::Cluster, &[3, 4, 5]))
+            .commit_batch(&commit(run, 1, Phase::Cluster, 3))
             .unwrap_err();
         assert!(
             matches!(
@@ -781,14 +862,14 @@ mod tests {
             "{err}"
         );
         store
-            .commit_batch(&commit(run, 0, Phase::Cluster, &[0, 1, 2]))
+            .commit_batch(&commit(run, 0, Phase::Cluster, 0))
             .unwrap();
         assert!(matches!(
-            store.commit_batch(&commit(run, 0, Phase::Cluster, &[0, 1, 2])),
+            store.commit_batch(&commit(run, 0, Phase::Cluster, 0)),
             Err(Error::CheckpointConflict { .. })
         ));
         store
-            .commit_batch(&commit(run, 1, Phase::Cluster, &[3, 4, 5]))
+            .commit_batch(&commit(run, 1, Phase::Cluster, 3))
             .unwrap();
         assert_eq!(store.last_committed(run).unwrap(), Some(1));
         let (batch, state) = store.load_checkpoint(run).unwrap().unwrap();
@@ -798,17 +879,14 @@ mod tests {
             1,
             "only the newest is kept"
         );
-        // The final pass rewrites rows in place, and keeps the clustering checkpoint.
+        // The final pass replaces the block in place, and keeps the clustering checkpoint.
         store
-            .commit_batch(&commit(run, 2, Phase::Final, &[0, 1, 2]))
+            .commit_batch(&commit(run, 2, Phase::Final, 0))
             .unwrap();
-        assert_eq!(
-            count(
-                &store,
-                "SELECT count(*) FROM assignments WHERE written_by = 2"
-            ),
-            3
-        );
+        let blocks = store.load_blocks(run).unwrap();
+        let written: Vec<(usize, usize)> = blocks.iter().map(|b| (b.start, b.written_by)).collect();
+        assert_eq!(written, [(0, 2), (3, 1)]);
+        assert_eq!(blocks[0].labels[0].sq_dist, 2.0);
         assert_eq!(store.load_checkpoint(run).unwrap().unwrap().0, 1);
     }
 
@@ -816,22 +894,22 @@ mod tests {
     fn a_failing_commit_leaves_no_trace() {
         let (mut store, run) = store_with_run("fault");
         store
-            .commit_batch(&commit(run, 0, Phase::Cluster, &[0, 1, 2]))
+            .commit_batch(&commit(run, 0, Phase::Cluster, 0))
             .unwrap();
         // A real SQLite fault in the middle of batch 1's writes.
         store
             .conn
             .execute_batch(
-                "CREATE TRIGGER fail BEFORE INSERT ON assignments WHEN NEW.position = 4
+                "CREATE TRIGGER fail BEFORE INSERT ON assignment_blocks WHEN NEW.start_position = 3
                  BEGIN SELECT RAISE(ABORT, 'injected'); END",
             )
             .unwrap();
         let err = store
-            .commit_batch(&commit(run, 1, Phase::Cluster, &[3, 4, 5]))
+            .commit_batch(&commit(run, 1, Phase::Cluster, 3))
             .unwrap_err();
         assert!(err.to_string().contains("injected"), "{err}");
         assert_eq!(store.last_committed(run).unwrap(), Some(0));
-        assert_eq!(count(&store, "SELECT count(*) FROM assignments"), 3);
+        assert_eq!(count(&store, "SELECT count(*) FROM assignment_blocks"), 1);
         assert_eq!(
             count(
                 &store,
@@ -850,9 +928,9 @@ mod tests {
     fn titles_can_swap_between_clusters_in_one_commit() {
         let (mut store, run) = store_with_run("swap");
         store
-            .commit_batch(&commit(run, 0, Phase::Cluster, &[0, 1, 2]))
+            .commit_batch(&commit(run, 0, Phase::Cluster, 0))
             .unwrap();
-        let mut swapped = commit(run, 1, Phase::Cluster, &[3, 4, 5]);
+        let mut swapped = commit(run, 1, Phase::Cluster, 3);
         swapped.clusters[0].title = "t1".into();
         swapped.clusters[1].title = "t0".into();
         store.commit_batch(&swapped).unwrap();
@@ -863,10 +941,46 @@ mod tests {
     }
 
     #[test]
+    fn skipped_units_count_as_done() {
+        let (mut store, run) = store_with_run("skip");
+        store
+            .commit_batch(&commit(run, 0, Phase::Cluster, 0))
+            .unwrap();
+        let mut skipping = commit(run, 1, Phase::Cluster, 3);
+        skipping.skip = 2..3;
+        store.commit_batch(&skipping).unwrap();
+        assert_eq!(store.last_committed(run).unwrap(), Some(2));
+        store
+            .commit_batch(&commit(run, 3, Phase::Final, 3))
+            .unwrap();
+        assert!(matches!(
+            store.commit_batch(&commit(run, 2, Phase::Final, 0)),
+            Err(Error::CheckpointConflict { .. })
+        ));
+    }
+
+    #[test]
+    fn a_corrupt_assignment_block_is_refused() {
+        let (mut store, run) = store_with_run("corrupt-block");
+        store
+            .commit_batch(&commit(run, 0, Phase::Cluster, 0))
+            .unwrap();
+        store
+            .conn
+            .execute("UPDATE assignment_blocks SET labels = zeroblob(24)", [])
+            .unwrap();
+        let err = store.load_blocks(run).unwrap_err();
+        assert!(
+            matches!(err, Error::CorruptAssignments { start: 0, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_corrupt_checkpoint_is_refused() {
         let (mut store, run) = store_with_run("corrupt");
         store
-            .commit_batch(&commit(run, 0, Phase::Cluster, &[0, 1, 2]))
+            .commit_batch(&commit(run, 0, Phase::Cluster, 0))
             .unwrap();
         store
             .conn

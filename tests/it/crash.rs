@@ -7,28 +7,78 @@ use std::sync::OnceLock;
 
 use crate::support::{Sandbox, create_p, csv_records, fixture, kill9, stderr_of, wait_until};
 
-const BATCH_SIZE: &str = "40";
-
+/// 1,503 keywords: 38 clustering batches, then up to 3 refinement epochs of 5 chunks, then a
+/// final pass of 5 chunks.
 fn create_args(input: &str) -> Vec<&str> {
     create_p(
         input,
-        &["--batch-size", BATCH_SIZE, "--seed", "7", "--quiet"],
+        &[
+            "--batch-size",
+            "40",
+            "--pass-chunk-size",
+            "300",
+            "--refine-epochs",
+            "3",
+            "--seed",
+            "7",
+            "--quiet",
+        ],
     )
 }
 
-/// The uninterrupted run: (export, clusters export, final checkpoint blob, commit units).
-fn reference() -> &'static (String, String, Vec<u8>, i64) {
-    static REFERENCE: OnceLock<(String, String, Vec<u8>, i64)> = OnceLock::new();
+/// The uninterrupted run.
+struct Reference {
+    export: String,
+    clusters: String,
+    checkpoint: Vec<u8>,
+    units: i64,
+    /// Per unit: its phase ("cluster", "refine1", ..., "final") and status.
+    phases: Vec<(String, String)>,
+}
+
+impl Reference {
+    /// The first unit of `phase` whose status is `status`, plus `offset`.
+    fn unit(&self, phase: &str, status: &str, offset: i64) -> i64 {
+        let first = self
+            .phases
+            .iter()
+            .position(|(p, s)| p == phase && s == status)
+            .unwrap_or_else(|| panic!("no {status} {phase} unit in {:?}", self.phases));
+        first as i64 + offset
+    }
+}
+
+fn reference() -> &'static Reference {
+    static REFERENCE: OnceLock<Reference> = OnceLock::new();
     REFERENCE.get_or_init(|| {
         let sb = Sandbox::new("crash_reference");
         sb.ok(&create_args(&fixture("keywords.csv")));
-        let units = sb.status_json("p")["batches_total"].as_i64().unwrap();
-        (
-            sb.ok(&["export", "--project", "p"]),
-            sb.ok(&["export", "--project", "p", "--clusters"]),
-            sb.checkpoint_blob(),
-            units,
-        )
+        let status: serde_json::Value =
+            serde_json::from_str(&sb.ok(&["status", "--project", "p", "--show-batches", "--json"]))
+                .unwrap();
+        let phases = status["batches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                let epoch = b["epoch"].as_i64().map(|e| (e + 1).to_string());
+                (
+                    format!(
+                        "{}{}",
+                        b["phase"].as_str().unwrap(),
+                        epoch.unwrap_or_default()
+                    ),
+                    b["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        Reference {
+            export: sb.ok(&["export", "--project", "p"]),
+            clusters: sb.ok(&["export", "--project", "p", "--clusters"]),
+            checkpoint: sb.checkpoint_blob(),
+            units: status["batches_total"].as_i64().unwrap(),
+            phases,
+        }
     })
 }
 
@@ -43,7 +93,7 @@ fn check_after_kill(sb: &Sandbox) -> i64 {
     let committed = sb.committed_units();
     let max: Option<i64> = db
         .query_row(
-            "SELECT max(batch_number) FROM batch_runs WHERE status = 'completed'",
+            "SELECT max(batch_number) FROM batch_runs WHERE status IN ('completed', 'skipped')",
             [],
             |r| r.get(0),
         )
@@ -55,7 +105,7 @@ fn check_after_kill(sb: &Sandbox) -> i64 {
     );
     let stray: i64 = db
         .query_row(
-            "SELECT count(*) FROM assignments WHERE written_by >= ?1",
+            "SELECT count(*) FROM assignment_blocks WHERE written_by >= ?1",
             [committed],
             |r| r.get(0),
         )
@@ -66,25 +116,31 @@ fn check_after_kill(sb: &Sandbox) -> i64 {
 
 fn resume_and_compare(sb: &Sandbox) {
     sb.ok(&["resume", "--project", "p", "--quiet"]);
-    let (export, clusters, blob, units) = reference();
+    let reference = reference();
     let ours = sb.ok(&["export", "--project", "p"]);
-    assert!(ours == *export, "export differs from the uninterrupted run");
-    assert_eq!(
-        &sb.ok(&["export", "--project", "p", "--clusters"]),
-        clusters
+    assert!(
+        ours == reference.export,
+        "export differs from the uninterrupted run"
     );
-    assert!(sb.checkpoint_blob() == *blob, "final centroids differ");
-    assert_eq!(sb.committed_units(), *units);
+    assert_eq!(
+        sb.ok(&["export", "--project", "p", "--clusters"]),
+        reference.clusters
+    );
+    assert!(
+        sb.checkpoint_blob() == reference.checkpoint,
+        "final centroids differ"
+    );
+    assert_eq!(sb.committed_units(), reference.units);
     let records = csv_records(&ours);
     let ids: HashSet<&str> = records[1..].iter().map(|r| r[0].as_str()).collect();
     assert_eq!(ids.len(), records.len() - 1, "no item twice");
     assert_eq!(sb.status_json("p")["status"], "succeeded");
 }
 
-fn kill_at(name: &str, point: impl FnOnce(i64) -> String) {
+fn kill_at(name: &str, point: impl FnOnce(&Reference) -> String) {
     let sb = Sandbox::new(name);
     let input = fixture("keywords.csv");
-    let point = point(reference().3);
+    let point = point(reference());
     let mut child = sb.spawn_paused(&create_args(&input), &point);
     kill9(&mut child);
     let committed = check_after_kill(&sb);
@@ -101,33 +157,47 @@ fn kill_after_the_first_batch() {
 }
 
 #[test]
-fn kill_in_the_middle() {
-    kill_at("kill_middle", |units| format!("after-commit:{}", units / 4));
+fn kill_in_the_middle_of_the_batches() {
+    kill_at("kill_middle", |r| format!("after-commit:{}", r.units / 4));
 }
 
 #[test]
 fn kill_after_the_last_clustering_batch() {
-    kill_at("kill_last_cluster", |units| {
-        format!("after-commit:{}", units / 2 - 1)
+    kill_at("kill_last_cluster", |r| {
+        format!("after-commit:{}", r.unit("refine1", "completed", -1))
+    });
+}
+
+#[test]
+fn kill_in_the_middle_of_a_refinement_epoch() {
+    kill_at("kill_mid_epoch", |r| {
+        format!("after-commit:{}", r.unit("refine1", "completed", 2))
+    });
+}
+
+#[test]
+fn kill_inside_the_commit_that_ends_an_epoch() {
+    kill_at("kill_epoch_end", |r| {
+        format!("in-commit:{}", r.unit("refine2", "completed", -1))
     });
 }
 
 #[test]
 fn kill_after_the_last_batch() {
-    kill_at("kill_last", |units| format!("after-commit:{}", units - 1));
+    kill_at("kill_last", |r| format!("after-commit:{}", r.units - 1));
 }
 
 #[test]
 fn kill_inside_the_commit_window() {
-    kill_at("kill_in_commit", |units| {
-        format!("in-commit:{}", units / 4 + 1)
+    kill_at("kill_in_commit", |r| {
+        format!("in-commit:{}", r.units / 4 + 1)
     });
 }
 
 #[test]
 fn kill_inside_a_final_pass_commit() {
-    kill_at("kill_in_final_commit", |units| {
-        format!("in-commit:{}", units - 2)
+    kill_at("kill_in_final_commit", |r| {
+        format!("in-commit:{}", r.unit("final", "completed", 1))
     });
 }
 
@@ -135,7 +205,7 @@ fn kill_inside_a_final_pass_commit() {
 fn kill_twice_at_free_running_points() {
     let sb = Sandbox::new("kill_free");
     let input = fixture("keywords.csv");
-    let units = reference().3;
+    let units = reference().units;
     // Free-running: wherever the kill lands, the assertions are the same.
     for (round, at_least) in [(0, units / 3), (1, 2 * units / 3)] {
         let args = if round == 0 {
@@ -165,7 +235,7 @@ fn ctrl_c_exits_130_and_resume_completes_the_same_result() {
     let status = child.wait().unwrap();
     let stderr = stderr_of(&mut child);
     assert_eq!(status.code(), Some(130), "{stderr}");
-    let total = reference().3;
+    let total = reference().units;
     assert_eq!(
         stderr.lines().last().unwrap_or_default(),
         format!("interrupted after batch 4 of {total}; continue with: kbatch resume --project p"),

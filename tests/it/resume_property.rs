@@ -33,17 +33,20 @@ impl Progress for CancelAfter<'_> {
     }
 }
 
-fn settings(batch_size: usize, seed: u64) -> Settings {
+fn settings(batch_size: usize, pass_chunk_size: usize, seed: u64) -> Settings {
     Settings {
         n_clusters: None,
         metric: None,
         tuning: Tuning {
             batch_size,
             first_batch_share: 0.1,
-            tol: 0.01,
+            tol: 1e-12,
             max_iter: 100,
             patience: 3,
             seed,
+            // A tolerance no run meets, so every epoch runs and interruptions land mid-epoch.
+            refine_epochs: 3,
+            pass_chunk_size: Some(pass_chunk_size),
         },
     }
 }
@@ -53,7 +56,7 @@ fn settings(batch_size: usize, seed: u64) -> Settings {
 fn run(
     db: &Path,
     input: &str,
-    batch_size: usize,
+    (batch_size, pass_chunk_size): (usize, usize),
     seed: u64,
     stops: &[usize],
 ) -> (Vec<String>, Vec<u8>) {
@@ -61,7 +64,7 @@ fn run(
         project: "p",
         input: Path::new(input),
         format: None,
-        settings: settings(batch_size, seed),
+        settings: settings(batch_size, pass_chunk_size, seed),
     };
     let mut sessions = stops.iter().map(|&n| Some(n)).chain(std::iter::once(None));
     let mut first = true;
@@ -85,19 +88,18 @@ fn run(
     let store = Store::open(db).unwrap();
     let run = store.find_run("p").unwrap();
     let mut rows = Vec::new();
-    store
-        .export_items(run.run_id, |r| -> kbatch::error::Result<()> {
-            rows.push(format!(
-                "{}|{}|{}|{}|{}",
-                r.item_id,
-                r.cluster_id,
-                r.cluster_title,
-                r.distance.to_bits(),
-                r.batch
-            ));
-            Ok(())
-        })
-        .unwrap();
+    pipeline::export_items(&store, "p", |r| -> kbatch::error::Result<()> {
+        rows.push(format!(
+            "{}|{}|{}|{}|{}",
+            r.item_id,
+            r.cluster_id,
+            r.cluster_title,
+            r.distance.to_bits(),
+            r.batch
+        ));
+        Ok(())
+    })
+    .unwrap();
     (rows, store.checkpoint_bytes(run.run_id).unwrap().unwrap())
 }
 
@@ -108,13 +110,15 @@ proptest! {
     fn resume_equals_uninterrupted(
         keywords in any::<bool>(),
         batch_size in 15usize..120,
+        pass_chunk_size in 30usize..200,
         seed in 0u64..1000,
-        stops in proptest::collection::vec(1usize..12, 1..4),
+        stops in proptest::collection::vec(1usize..20, 1..4),
     ) {
         let input = fixture(if keywords { "keywords.txt" } else { "embeddings.jsonl" });
         let sb = Sandbox::new("resume_property");
-        let reference = run(&sb.path("reference.sqlite"), &input, batch_size, seed, &[]);
-        let interrupted = run(&sb.path("interrupted.sqlite"), &input, batch_size, seed, &stops);
+        let sizes = (batch_size, pass_chunk_size);
+        let reference = run(&sb.path("reference.sqlite"), &input, sizes, seed, &[]);
+        let interrupted = run(&sb.path("interrupted.sqlite"), &input, sizes, seed, &stops);
         let ids: HashSet<&str> = interrupted.0.iter().map(|r| r.split('|').next().unwrap()).collect();
         prop_assert_eq!(ids.len(), interrupted.0.len());
         prop_assert!(reference == interrupted, "stops {:?} changed the result", stops);

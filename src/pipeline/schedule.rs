@@ -1,0 +1,162 @@
+//! The commit units of a run, in order: the clustering batches, up to `refine_epochs` Lloyd
+//! epochs over all items, then the final pass. Epochs and the final pass walk the same chunks.
+//!
+//! Unit numbers are fixed at create, so a unit's meaning never depends on what happened at run
+//! time; refinement epochs left out once the centroids stop moving are marked `skipped` by the
+//! commit that ends refinement.
+
+use std::ops::Range;
+
+use crate::core::plan::BatchPlan;
+use crate::store::{Phase, UnitPlan};
+
+/// What a commit unit computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Cluster { batch: usize },
+    Refine { epoch: u32, chunk: usize },
+    Final { chunk: usize },
+}
+
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    batches: Vec<Range<usize>>,
+    chunks: Vec<Range<usize>>,
+    refine_epochs: u32,
+}
+
+impl Schedule {
+    /// `chunk_items`: the minimum items per refinement or final-pass chunk; `None` makes every
+    /// clustering batch its own chunk (runs created before refinement existed).
+    pub fn new(plan: &BatchPlan, chunk_items: Option<usize>, refine_epochs: u32) -> Schedule {
+        Schedule {
+            batches: plan.batches.clone(),
+            chunks: chunk_items.map_or_else(|| plan.batches.clone(), |n| plan.pass_chunks(n)),
+            refine_epochs,
+        }
+    }
+
+    pub fn n_chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    pub fn total_units(&self) -> usize {
+        self.batches.len() + (self.refine_epochs as usize + 1) * self.chunks.len()
+    }
+
+    pub fn step(&self, unit: usize) -> Step {
+        let (n_batches, n_chunks) = (self.batches.len(), self.chunks.len());
+        let refine_units = self.refine_epochs as usize * n_chunks;
+        if unit < n_batches {
+            Step::Cluster { batch: unit }
+        } else if unit < n_batches + refine_units {
+            let offset = unit - n_batches;
+            Step::Refine {
+                epoch: (offset / n_chunks) as u32,
+                chunk: offset % n_chunks,
+            }
+        } else {
+            Step::Final {
+                chunk: unit - n_batches - refine_units,
+            }
+        }
+    }
+
+    pub fn unit(&self, step: Step) -> usize {
+        let (n_batches, n_chunks) = (self.batches.len(), self.chunks.len());
+        match step {
+            Step::Cluster { batch } => batch,
+            Step::Refine { epoch, chunk } => n_batches + epoch as usize * n_chunks + chunk,
+            Step::Final { chunk } => n_batches + self.refine_epochs as usize * n_chunks + chunk,
+        }
+    }
+
+    /// The plan positions a step covers.
+    pub fn positions(&self, step: Step) -> Range<usize> {
+        match step {
+            Step::Cluster { batch } => self.batches[batch].clone(),
+            Step::Refine { chunk, .. } | Step::Final { chunk } => self.chunks[chunk].clone(),
+        }
+    }
+
+    /// Whether a step ends with a new model, and so writes a checkpoint.
+    pub fn writes_checkpoint(&self, step: Step) -> bool {
+        match step {
+            Step::Cluster { .. } => true,
+            Step::Refine { chunk, .. } => chunk + 1 == self.chunks.len(),
+            Step::Final { .. } => false,
+        }
+    }
+
+    /// The refinement units after epoch `epoch`: skipped when refinement ends with it.
+    pub fn refine_units_after(&self, epoch: u32) -> Range<usize> {
+        let next = self.unit(Step::Refine {
+            epoch: epoch + 1,
+            chunk: 0,
+        });
+        next.min(self.unit(Step::Final { chunk: 0 }))..self.unit(Step::Final { chunk: 0 })
+    }
+
+    /// Every unit, for the `batch_runs` rows written at create.
+    pub fn units(&self) -> Vec<UnitPlan> {
+        (0..self.total_units())
+            .map(|unit| {
+                let step = self.step(unit);
+                let (phase, epoch) = match step {
+                    Step::Cluster { .. } => (Phase::Cluster, None),
+                    Step::Refine { epoch, .. } => (Phase::Refine, Some(epoch)),
+                    Step::Final { .. } => (Phase::Final, None),
+                };
+                UnitPlan {
+                    phase,
+                    epoch,
+                    items: self.positions(step).len(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_run_batches_then_epochs_then_the_final_pass() {
+        // 1000 items: batch 0 holds 100, then 9 batches of 100; chunks of at least 250 items.
+        let plan = BatchPlan::new(1000, 5, 100, 0.1, 1);
+        let schedule = Schedule::new(&plan, Some(250), 2);
+        assert_eq!(
+            schedule.n_chunks(),
+            3,
+            "300 + 300 + 400 (the short tail joins)"
+        );
+        assert_eq!(schedule.total_units(), 10 + 2 * 3 + 3);
+        let steps: Vec<Step> = (0..schedule.total_units())
+            .map(|u| schedule.step(u))
+            .collect();
+        assert_eq!(steps[9], Step::Cluster { batch: 9 });
+        assert_eq!(steps[10], Step::Refine { epoch: 0, chunk: 0 });
+        assert_eq!(steps[15], Step::Refine { epoch: 1, chunk: 2 });
+        assert_eq!(steps[16], Step::Final { chunk: 0 });
+        for (unit, &step) in steps.iter().enumerate() {
+            assert_eq!(schedule.unit(step), unit);
+        }
+        assert!(schedule.writes_checkpoint(steps[12]) && !schedule.writes_checkpoint(steps[11]));
+        assert_eq!(schedule.refine_units_after(0), 13..16);
+        assert_eq!(schedule.refine_units_after(1), 16..16);
+        assert_eq!(schedule.positions(steps[18]), 600..1000);
+    }
+
+    #[test]
+    fn without_refinement_or_chunk_size_the_final_pass_follows_the_batches() {
+        let plan = BatchPlan::new(1000, 5, 100, 0.1, 1);
+        let schedule = Schedule::new(&plan, None, 0);
+        assert_eq!(schedule.total_units(), 20);
+        assert_eq!(schedule.step(10), Step::Final { chunk: 0 });
+        assert_eq!(
+            schedule.positions(Step::Final { chunk: 3 }),
+            plan.batches[3]
+        );
+    }
+}
