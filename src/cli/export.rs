@@ -19,11 +19,10 @@ pub(super) fn run(store: &Store, args: &ExportArgs) -> anyhow::Result<ExitCode> 
 }
 
 fn write_csv(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let run = store.find_run(&args.project)?;
     let mut csv = csv::Writer::from_writer(out);
     if args.clusters {
         csv.write_record(["cluster_id", "title", "size", "total_volume"])?;
-        for c in store.export_clusters(run.run_id)? {
+        for c in pipeline::export_clusters(store, &args.project)? {
             csv.write_record([
                 c.cluster_id.to_string(),
                 c.title,

@@ -85,7 +85,11 @@ pub struct BatchOutcome {
     pub reassigned: u32,
 }
 
-/// Batch 0: greedy k-means++ seeding, then Lloyd until `tol` or `max_iter`.
+/// Rows per cluster that k-means++ seeds from (scikit-learn's MiniBatchKMeans seeds from
+/// 3 × its batch size; faiss trains on 256 rows per centroid).
+const SEED_SAMPLE_PER_CLUSTER: usize = 32;
+
+/// Batch 0: greedy k-means++ seeding on a sample, then Lloyd until `tol` or `max_iter`.
 /// `points` must already be unit-normalised for [`Metric::Cosine`].
 ///
 /// This is the one long computation (seconds at a million items), so it asks `keep_going`
@@ -104,7 +108,18 @@ pub fn fit_first_batch(
         norms.len() >= k,
         "batch 0 needs at least one item per cluster"
     );
-    let mut centroids = kmeans_plus_plus(points, &norms, dim, k, rng, keep_going)?;
+    // Batch 0 is already a uniform sample (the plan permutes items), so its first rows are one
+    // too: seeding on them costs O(sample·k·d) instead of O(n·k·d), and Lloyd on all of batch 0
+    // then corrects what the smaller sample missed.
+    let sample = norms.len().min(SEED_SAMPLE_PER_CLUSTER * k);
+    let mut centroids = kmeans_plus_plus(
+        &points[..sample * dim],
+        &norms[..sample],
+        dim,
+        k,
+        rng,
+        keep_going,
+    )?;
     let mut nearest = assign(points, &norms, &centroids, dim);
     let mut lloyd_iterations = 0;
     let mut reassigned = 0;

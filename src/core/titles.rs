@@ -41,8 +41,6 @@ struct Membership {
 pub struct ClusterSummary {
     pub cluster_id: u32,
     pub title: String,
-    pub size: u64,
-    pub total_volume: i64,
     /// Whether the title differs from the cluster's previous one.
     pub title_changed: bool,
 }
@@ -52,8 +50,6 @@ pub struct ClusterBook {
     membership: Vec<Option<Membership>>,
     /// Members of each cluster, best first; empty when items have no text.
     ranked: Vec<BTreeSet<Rank>>,
-    sizes: Vec<u64>,
-    total_volumes: Vec<i64>,
     titles: Vec<Option<String>>,
     owner_of_title: HashMap<String, u32>,
     /// Clusters whose membership changed since the last [`ClusterBook::refresh`].
@@ -65,8 +61,6 @@ impl ClusterBook {
         ClusterBook {
             membership: vec![None; n_items],
             ranked: vec![BTreeSet::new(); n_clusters],
-            sizes: vec![0; n_clusters],
-            total_volumes: vec![0; n_clusters],
             titles: vec![None; n_clusters],
             owner_of_title: HashMap::new(),
             dirty: BTreeSet::new(),
@@ -103,22 +97,16 @@ impl ClusterBook {
             }
             self.remove(attrs, item, old);
         }
-        let c = cluster as usize;
-        self.sizes[c] += 1;
-        self.total_volumes[c] += attrs.volume(item);
         if let Some(rank) = rank(attrs, item, distance) {
-            self.ranked[c].insert(rank);
+            self.ranked[cluster as usize].insert(rank);
         }
         self.membership[item] = Some(new);
         self.dirty.insert(cluster);
     }
 
     fn remove(&mut self, attrs: ItemAttrs<'_>, item: usize, old: Membership) {
-        let c = old.cluster as usize;
-        self.sizes[c] -= 1;
-        self.total_volumes[c] -= attrs.volume(item);
         if let Some(rank) = rank(attrs, item, old.distance) {
-            self.ranked[c].remove(&rank);
+            self.ranked[old.cluster as usize].remove(&rank);
         }
         self.dirty.insert(old.cluster);
     }
@@ -142,8 +130,6 @@ impl ClusterBook {
                     cluster_id: cluster,
                     title_changed: previous.as_deref() != Some(title.as_str()),
                     title,
-                    size: self.sizes[cluster as usize],
-                    total_volume: self.total_volumes[cluster as usize],
                 }
             })
             .collect()
@@ -210,8 +196,6 @@ mod tests {
         let summary = book.refresh(attrs);
         // 1, 2, 3 share the top volume; 2 and 3 are nearest; 3 is shorter.
         assert_eq!(summary[0].title, "dd");
-        assert_eq!(summary[0].size, 5);
-        assert_eq!(summary[0].total_volume, 161);
     }
 
     #[test]
@@ -252,7 +236,6 @@ mod tests {
             [0, 2]
         );
         assert_eq!(second[0].title, "cluster-0");
-        assert_eq!(second[0].size, 0);
         assert_eq!(second[1].title, "same");
     }
 
@@ -268,7 +251,6 @@ mod tests {
         let summary = book.refresh(attrs);
         assert_eq!(summary.len(), 1);
         assert_eq!(summary[0].title, "cluster-1");
-        assert_eq!(summary[0].size, 2);
     }
 
     #[test]

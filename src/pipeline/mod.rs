@@ -28,7 +28,7 @@ use crate::store::{
     Store,
 };
 use crate::testhook::{self, PausePoint};
-pub use export::{ExportRow, export_items};
+pub use export::{ClusterExportRow, ExportRow, export_clusters, export_items};
 use schedule::{Schedule, Step};
 pub use status::{RunPhase, StatusReport, all_status, project_status};
 
@@ -125,10 +125,10 @@ pub fn default_n_clusters(n_items: usize) -> usize {
 }
 
 /// Items per refinement or final-pass commit when `--pass-chunk-size` is not given: enough for
-/// ~50 ms of distance computation at ~150 GFLOP/s (2·k·d FLOP per item), so a commit's fixed
-/// cost (a transaction and an fsync, ~1 ms) stays near 2% of the pass; never below a batch.
+/// ~100 ms of distance computation at ~150 GFLOP/s (2·k·d FLOP per item), so a commit's fixed
+/// cost (a transaction and an fsync, 1–2 ms) stays near 1–2% of the pass; never below a batch.
 fn default_pass_chunk_size(n_clusters: usize, dim: usize, batch_size: usize) -> usize {
-    const FLOP_PER_CHUNK: f64 = 7.5e9;
+    const FLOP_PER_CHUNK: f64 = 1.5e10;
     let per_item = 2.0 * (n_clusters * dim).max(1) as f64;
     ((FLOP_PER_CHUNK / per_item) as usize).max(batch_size)
 }
@@ -540,7 +540,6 @@ impl<'a> Engine<'a> {
                 return self.interrupted();
             }
             let unit = self.next_unit;
-            self.store.mark_processing(run_id, unit)?;
             let started = Instant::now();
             let keep_going = || !cancel.load(Ordering::SeqCst);
             let commit = match self.compute_unit(unit, started, &keep_going) {
@@ -641,14 +640,13 @@ impl<'a> Engine<'a> {
             self.book.place(attrs, item, label.cluster, distance);
         }
         let refreshed = self.book.refresh(attrs);
-        let titles_touched = refreshed.iter().filter(|c| c.title_changed).count();
-        let clusters: Vec<ClusterRow> = refreshed
+        let clusters_touched = refreshed.len();
+        let titles: Vec<ClusterRow> = refreshed
             .into_iter()
+            .filter(|c| c.title_changed)
             .map(|c| ClusterRow {
                 cluster_id: c.cluster_id,
                 title: c.title,
-                size: c.size,
-                total_volume: c.total_volume,
             })
             .collect();
         Some(BatchCommit {
@@ -661,8 +659,8 @@ impl<'a> Engine<'a> {
                 .then(|| store::encode(state)),
             start: range.start,
             labels: store::encode_labels(&outcome.nearest),
-            titles_touched,
-            clusters,
+            clusters_touched,
+            titles,
             batch_inertia: outcome.batch_inertia,
             lloyd_iterations: outcome.lloyd_iterations,
             reassigned: outcome.reassigned,

@@ -152,8 +152,18 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
         eta_s: eta_s(&rows),
         error: run.error.clone(),
         config: serde_json::from_str(&run.config_json).unwrap_or(serde_json::Value::Null),
-        batches: with_batches.then_some(rows),
+        batches: with_batches.then(|| in_flight(rows, status)),
     })
+}
+
+/// While the run's process is alive, the unit after the last one done is being computed.
+fn in_flight(mut rows: Vec<BatchRow>, status: RunStatus) -> Vec<BatchRow> {
+    if status == RunStatus::Running
+        && let Some(next) = rows.iter_mut().find(|r| r.status == "pending")
+    {
+        next.status = "processing".to_string();
+    }
+    rows
 }
 
 /// Remaining items times the processing time per item of the committed units.

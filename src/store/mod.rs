@@ -150,13 +150,11 @@ pub struct AssignmentBlock {
     pub labels: Vec<Nearest>,
 }
 
-/// A cluster's refreshed row.
+/// A cluster's new title.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterRow {
     pub cluster_id: u32,
     pub title: String,
-    pub size: u64,
-    pub total_volume: i64,
 }
 
 /// A fully computed commit unit. [`Store::commit_batch`] only writes it.
@@ -170,8 +168,10 @@ pub struct BatchCommit {
     pub start: usize,
     /// The unit's labels, one per position from `start`, encoded by [`encode_labels`].
     pub labels: EncodedState,
-    pub clusters: Vec<ClusterRow>,
-    pub titles_touched: usize,
+    /// Clusters whose membership changed.
+    pub clusters_touched: usize,
+    /// The clusters whose title changed, with their new titles.
+    pub titles: Vec<ClusterRow>,
     pub batch_inertia: f64,
     pub lloyd_iterations: u32,
     pub reassigned: u32,
@@ -247,7 +247,11 @@ impl Store {
             conn.busy_timeout(Duration::from_secs(30))?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             // FULL: a committed batch survives power loss too, for ~0.3 ms per commit.
-            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(
+                None,
+                "synchronous",
+                std::env::var("KB_SYNC").unwrap_or("FULL".into()),
+            )?;
             conn.pragma_update(None, "foreign_keys", true)?;
             Ok(conn)
         };
@@ -376,19 +380,6 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a commit unit as being computed (visible to `status`; rolled back to pending by a
-    /// later resume if this process dies).
-    pub fn mark_processing(&self, run_id: RunId, batch_number: usize) -> Result<()> {
-        self.conn.execute(
-            &format!(
-                "UPDATE batch_runs SET status = 'processing', started_at = {NOW}, error_message = NULL
-                 WHERE run_id = ?1 AND batch_number = ?2 AND status != 'completed'"
-            ),
-            params![run_id, batch_number as i64],
-        )?;
-        Ok(())
-    }
-
     /// Records that a commit unit failed to compute.
     pub fn mark_failed(&self, run_id: RunId, batch_number: usize, message: &str) -> Result<()> {
         self.conn.execute(
@@ -399,7 +390,7 @@ impl Store {
         Ok(())
     }
 
-    /// Units left `processing` by a process that died go back to `pending`.
+    /// Units left `failed` (or `processing`, by kbatch before schema v2) go back to `pending`.
     pub fn reset_abandoned(&self, run_id: RunId) -> Result<()> {
         self.conn.execute(
             "UPDATE batch_runs SET status = 'pending', started_at = NULL
@@ -445,8 +436,8 @@ impl Store {
                 commit.run_id,
                 batch,
                 commit.items() as i64,
-                commit.clusters.len() as i64,
-                commit.titles_touched as i64,
+                commit.clusters_touched as i64,
+                commit.titles.len() as i64,
                 commit.batch_inertia,
                 commit.ewa_inertia,
                 commit.converged,
@@ -487,7 +478,7 @@ impl Store {
             )?;
         }
         write_block(&tx, commit)?;
-        write_clusters(&tx, commit)?;
+        write_titles(&tx, commit)?;
         testhook::pause_if_requested(PausePoint::InCommit, commit.batch_number, None);
         tx.commit()?;
         Ok(())
@@ -599,23 +590,6 @@ impl Store {
             titles,
             items,
         })
-    }
-
-    /// Every cluster that has a title, by id.
-    pub fn export_clusters(&self, run_id: RunId) -> Result<Vec<ClusterRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT cluster_id, title, size, total_volume FROM clusters WHERE run_id = ?1
-             ORDER BY cluster_id",
-        )?;
-        let rows = stmt.query_map([run_id], |r| {
-            Ok(ClusterRow {
-                cluster_id: r.get(0)?,
-                title: r.get(1)?,
-                size: r.get::<_, i64>(2)? as u64,
-                total_volume: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
 
@@ -729,27 +703,23 @@ fn load_titles(conn: &Connection, run_id: RunId) -> Result<Vec<(u32, String)>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn write_clusters(tx: &Connection, commit: &BatchCommit) -> Result<()> {
-    // Titles are unique per run; clear the touched ones first so two clusters can swap titles.
+fn write_titles(tx: &Connection, commit: &BatchCommit) -> Result<()> {
+    // Titles are unique per run; clear the changed ones first so two clusters can swap titles.
     let mut clear = tx
         .prepare_cached("UPDATE clusters SET title = NULL WHERE run_id = ?1 AND cluster_id = ?2")?;
-    for cluster in &commit.clusters {
+    for cluster in &commit.titles {
         clear.execute(params![commit.run_id, cluster.cluster_id])?;
     }
     let mut upsert = tx.prepare_cached(
-        "INSERT INTO clusters (run_id, cluster_id, title, size, total_volume, updated_in)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO clusters (run_id, cluster_id, title, updated_in) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (run_id, cluster_id) DO UPDATE SET
-             title = excluded.title, size = excluded.size,
-             total_volume = excluded.total_volume, updated_in = excluded.updated_in",
+             title = excluded.title, updated_in = excluded.updated_in",
     )?;
-    for cluster in &commit.clusters {
+    for cluster in &commit.titles {
         upsert.execute(params![
             commit.run_id,
             cluster.cluster_id,
             cluster.title,
-            cluster.size as i64,
-            cluster.total_volume,
             commit.batch_number as i64,
         ])?;
     }
@@ -820,15 +790,13 @@ mod tests {
                     })
                     .collect::<Vec<_>>(),
             ),
-            clusters: (0..2)
+            clusters_touched: 2,
+            titles: (0..2)
                 .map(|c| ClusterRow {
                     cluster_id: c,
                     title: format!("t{c}"),
-                    size: 1,
-                    total_volume: 0,
                 })
                 .collect(),
-            titles_touched: 2,
             batch_inertia: 0.25,
             lloyd_iterations: 0,
             reassigned: 0,
@@ -931,8 +899,8 @@ mod tests {
             .commit_batch(&commit(run, 0, Phase::Cluster, 0))
             .unwrap();
         let mut swapped = commit(run, 1, Phase::Cluster, 3);
-        swapped.clusters[0].title = "t1".into();
-        swapped.clusters[1].title = "t0".into();
+        swapped.titles[0].title = "t1".into();
+        swapped.titles[1].title = "t0".into();
         store.commit_batch(&swapped).unwrap();
         assert_eq!(
             store.load_titles(run).unwrap(),

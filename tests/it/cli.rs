@@ -67,7 +67,14 @@ fn create_keywords_then_status_and_export_agree() {
         .map(|r| r[2].parse::<usize>().unwrap())
         .sum();
     assert_eq!(sizes, n_items);
-    // A keyword cluster's title is its highest-volume member.
+    // A keyword cluster's title is its highest-volume member; its size and total volume are
+    // those of its exported members.
+    for c in &clusters[1..] {
+        let members: Vec<&Vec<String>> = records[1..].iter().filter(|r| r[3] == c[0]).collect();
+        assert_eq!(c[2], members.len().to_string(), "size of cluster {}", c[0]);
+        let volume: i64 = members.iter().map(|r| r[2].parse::<i64>().unwrap()).sum();
+        assert_eq!(c[3], volume.to_string(), "total volume of cluster {}", c[0]);
+    }
     for c in &clusters[1..] {
         let max_volume = records[1..]
             .iter()
