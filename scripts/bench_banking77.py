@@ -8,7 +8,7 @@ When the interpreter has numpy and scikit-learn, the same run also measures the 
 kbatch's figures as ratios to them. Data: ../shared/data (banking77, Casanueva et al. 2020,
 CC BY 4.0). kbatch's own figures need the standard library only.
 
-    python3 scripts/bench_banking77.py [--reps 3] [--batch-size 500]
+    python3 scripts/bench_banking77.py [--reps 3] [--batch-size 500] [-- KBATCH_CREATE_FLAGS...]
     /path/to/venv-with-sklearn/bin/python scripts/bench_banking77.py   # with references
 """
 
@@ -61,11 +61,11 @@ def nmi(a, b):
     return mi / ((ha + hb) / 2.0)
 
 
-def run_once(binary, workdir, rep, batch_size):
+def run_once(binary, workdir, rep, batch_size, extra):
     db = os.path.join(workdir, "bench-%d.sqlite" % rep)
     cmd = ["/usr/bin/time", "-f", "peak_rss_kb=%M", binary, "--db", db, "create", "--project", "b77",
            "--input", os.path.join(DATA, "banking77_minilm.npy"), "--clusters", "77",
-           "--batch-size", str(batch_size), "--seed", str(rep)]
+           "--batch-size", str(batch_size), "--seed", str(rep)] + extra
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     summary = [l for l in proc.stderr.splitlines() if l.startswith("project b77:")][-1]
     wall = float(re.search(r"committed in ([0-9.]+) s", summary).group(1))
@@ -112,13 +112,15 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--no-references", action="store_true", help="kbatch's figures only")
+    parser.add_argument("kbatch_args", nargs="*", help="more `kbatch create` flags, after --")
     args = parser.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     binary = os.path.join(ROOT, "target", "release", "kbatch")
     results = []
     with tempfile.TemporaryDirectory() as workdir:
         for rep in range(args.reps):
-            r = run_once(binary, workdir, rep, args.batch_size)
+            r = run_once(binary, workdir, rep, args.batch_size, args.kbatch_args)
             results.append(r)
             print("rep %d: " % rep + ", ".join("%s=%.3f" % kv for kv in r.items()), flush=True)
     print("median of %d, seeds 0..%d (banking77 13,083 x 384, k=77, batch %d, %d threads available):"
@@ -126,6 +128,8 @@ def main():
     for key in results[0]:
         values = [r[key] for r in results]
         print("  %-17s %.3f (min %.3f, max %.3f)" % (key, statistics.median(values), min(values), max(values)))
+    if args.no_references:
+        return
     references = reference_runs(args.reps, args.batch_size)
     if references is None:
         print("references: numpy/scikit-learn not importable here; run with a Python that has them")
