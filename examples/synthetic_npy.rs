@@ -1,5 +1,6 @@
-//! Writes synthetic clustered float32 data as .npy, like `scripts/make_synthetic_npy.py` but
-//! fast enough for millions of rows (the Python script needs about 80 s per million × 128).
+//! Writes synthetic clustered float32 data as .npy for the scale benchmarks: `centres` centres
+//! uniform in [-10, 10]^dim plus unit Gaussian noise (scikit-learn's make_blobs), millions of
+//! rows in seconds.
 //!
 //!     cargo run --release --example synthetic_npy -- OUT.npy --rows N --dim D --centres K [--seed S]
 

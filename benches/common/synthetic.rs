@@ -1,6 +1,5 @@
 //! Synthetic clustered `f32` data for the kernel bench and the `synthetic_npy` example:
-//! `centres` centres uniform in [-10, 10]^dim plus unit Gaussian noise, the distribution of
-//! `scripts/make_synthetic_npy.py` (not its numbers) at compiled speed.
+//! `centres` centres uniform in [-10, 10]^dim plus unit Gaussian noise.
 
 use kbatch::core::rng::Rng;
 use rayon::prelude::*;
