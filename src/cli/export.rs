@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::{ExportArgs, ignore_broken_pipe};
+use crate::input::ItemKind;
 use crate::pipeline;
 use crate::store::Store;
 
@@ -19,42 +20,98 @@ pub(super) fn run(store: &Store, args: &ExportArgs) -> anyhow::Result<ExitCode> 
 }
 
 fn write_csv(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if args.bom {
+        out.write_all("\u{feff}".as_bytes())?;
+    }
     let mut csv = csv::Writer::from_writer(out);
-    if args.clusters {
-        csv.write_record(["cluster_id", "title", "size", "total_volume"])?;
-        for c in pipeline::export_clusters(store, &args.project)? {
+    let keywords = pipeline::item_kind(store, &args.project)? == ItemKind::Keywords;
+    match (args.clusters, keywords) {
+        (true, true) => {
             csv.write_record([
-                c.cluster_id.to_string(),
-                c.title,
-                c.size.to_string(),
-                c.total_volume.to_string(),
+                "cluster_id",
+                "title",
+                "hub",
+                "size",
+                "total_volume",
+                "top_terms",
             ])?;
+            for c in pipeline::export_clusters(store, &args.project)? {
+                csv.write_record([
+                    cluster_id(c.cluster_id),
+                    c.title,
+                    c.hub,
+                    c.size.to_string(),
+                    c.total_volume.to_string(),
+                    c.top_terms.join("; "),
+                ])?;
+            }
         }
-    } else {
-        csv.write_record([
-            "item_id",
-            "text",
-            "volume",
-            "cluster_id",
-            "cluster_title",
-            "distance",
-            "batch",
-        ])?;
-        pipeline::export_items(store, &args.project, |row| -> anyhow::Result<()> {
+        (true, false) => {
+            csv.write_record(["cluster_id", "title", "size", "total_volume"])?;
+            for c in pipeline::export_clusters(store, &args.project)? {
+                csv.write_record([
+                    cluster_id(c.cluster_id),
+                    c.title,
+                    c.size.to_string(),
+                    c.total_volume.to_string(),
+                ])?;
+            }
+        }
+        (false, true) => {
             csv.write_record([
-                row.item_id,
-                row.text.unwrap_or_default(),
-                row.volume.map(|v| v.to_string()).unwrap_or_default(),
-                row.cluster_id.to_string(),
-                row.cluster_title,
-                row.distance.to_string(),
-                row.batch.to_string(),
+                "keyword",
+                "volume",
+                "cluster_id",
+                "cluster_title",
+                "hub",
+                "is_title",
+                "similarity",
+                "batch",
             ])?;
-            Ok(())
-        })?;
+            for row in pipeline::export_keywords(store, &args.project)? {
+                csv.write_record([
+                    row.keyword,
+                    row.volume.map(|v| v.to_string()).unwrap_or_default(),
+                    cluster_id(row.cluster_id),
+                    row.cluster_title,
+                    row.hub,
+                    row.is_title.to_string(),
+                    format!("{:.4}", row.similarity),
+                    row.batch.to_string(),
+                ])?;
+            }
+        }
+        (false, false) => {
+            csv.write_record([
+                "item_id",
+                "text",
+                "volume",
+                "cluster_id",
+                "cluster_title",
+                "distance",
+                "batch",
+            ])?;
+            pipeline::export_items(store, &args.project, |row| -> anyhow::Result<()> {
+                csv.write_record([
+                    row.item_id,
+                    row.text.unwrap_or_default(),
+                    row.volume.map(|v| v.to_string()).unwrap_or_default(),
+                    cluster_id(row.cluster_id),
+                    row.cluster_title,
+                    row.distance.to_string(),
+                    row.batch.to_string(),
+                ])?;
+                Ok(())
+            })?;
+        }
     }
     csv.flush()?;
     Ok(())
+}
+
+/// A cluster id, or the `no_cluster` bucket's.
+fn cluster_id(id: Option<u32>) -> String {
+    id.map_or_else(|| pipeline::NO_CLUSTER.to_string(), |c| c.to_string())
 }
 
 /// Writes to a sibling temporary file and renames it into place, so `path` is either the

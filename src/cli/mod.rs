@@ -79,6 +79,10 @@ struct CreateArgs {
     /// Batches without improvement of the smoothed inertia before centroids freeze
     #[arg(long, default_value_t = 10)]
     patience: u32,
+    /// Cosine runs: items less similar than this to their centroid go to the `no_cluster`
+    /// bucket of exports and never title a cluster [default: off]
+    #[arg(long, value_name = "S")]
+    min_similarity: Option<f64>,
     /// Most Lloyd epochs over all items after the batches (0: none)
     #[arg(long, default_value_t = REFINE_EPOCHS)]
     refine_epochs: u32,
@@ -132,6 +136,9 @@ struct ExportArgs {
     /// One row per cluster instead of one per item
     #[arg(long)]
     clusters: bool,
+    /// Start with a UTF-8 byte order mark, so spreadsheet software detects the encoding
+    #[arg(long)]
+    bom: bool,
 }
 
 /// Runs the CLI and maps the result to an exit code.
@@ -173,6 +180,7 @@ fn create(db: &Path, args: CreateArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings {
         n_clusters: args.clusters,
         metric: args.metric,
+        min_similarity: args.min_similarity,
         tuning: Tuning {
             batch_size: args.batch_size,
             first_batch_share: args.first_batch_share,

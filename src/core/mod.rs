@@ -1,5 +1,5 @@
 //! The pure compute core: K-means++ seeding, Lloyd and mini-batch steps, the batch plan,
-//! the distance kernel, lexical embeddings and cluster titles.
+//! the distance kernel, lexical embeddings, cluster titles and the terms that describe them.
 //!
 //! Nothing here does I/O, reads a clock, touches SQLite or prints. Every function is a
 //! deterministic function of its arguments (randomness comes only from an explicit [`rng::Rng`]),
@@ -10,4 +10,5 @@ pub mod kmeans;
 pub mod lexical;
 pub mod plan;
 pub mod rng;
+pub mod terms;
 pub mod titles;

@@ -7,11 +7,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-/// The per-item facts a title is chosen from.
+/// The per-item facts a title is chosen from, and how far from its centroid a title may be.
 #[derive(Debug, Clone, Copy)]
 pub struct ItemAttrs<'a> {
     pub texts: Option<&'a [String]>,
     pub volumes: Option<&'a [i64]>,
+    /// Members farther than this from their centroid (outliers) never become a title.
+    pub max_title_distance: Option<f64>,
 }
 
 impl ItemAttrs<'_> {
@@ -160,6 +162,9 @@ impl ClusterBook {
 }
 
 fn rank(attrs: ItemAttrs<'_>, item: usize, distance: f64) -> Option<Rank> {
+    if attrs.max_title_distance.is_some_and(|max| distance > max) {
+        return None;
+    }
     let text = attrs.texts?.get(item)?;
     Some(Rank {
         neg_volume: -attrs.volume(item),
@@ -188,6 +193,7 @@ mod tests {
         let attrs = ItemAttrs {
             texts: Some(&texts),
             volumes: Some(&volumes),
+            max_title_distance: None,
         };
         let mut book = ClusterBook::new(5, 1);
         for (item, distance) in [(0, 0.0), (1, 0.2), (2, 0.1), (3, 0.1), (4, 0.0)] {
@@ -199,11 +205,30 @@ mod tests {
     }
 
     #[test]
+    fn outliers_never_become_titles() {
+        let texts = strings(&["loud outlier", "quiet member"]);
+        let volumes = [1000, 1];
+        let attrs = ItemAttrs {
+            texts: Some(&texts),
+            volumes: Some(&volumes),
+            max_title_distance: Some(0.5),
+        };
+        let mut book = ClusterBook::new(2, 1);
+        book.place(attrs, 0, 0, 0.7);
+        book.place(attrs, 1, 0, 0.2);
+        assert_eq!(book.refresh(attrs)[0].title, "quiet member");
+        // It moves close: now its volume wins.
+        book.place(attrs, 0, 0, 0.1);
+        assert_eq!(book.refresh(attrs)[0].title, "loud outlier");
+    }
+
+    #[test]
     fn without_volumes_the_nearest_member_wins() {
         let texts = strings(&["far", "near"]);
         let attrs = ItemAttrs {
             texts: Some(&texts),
             volumes: None,
+            max_title_distance: None,
         };
         let mut book = ClusterBook::new(2, 1);
         book.place(attrs, 0, 0, 0.5);
@@ -217,6 +242,7 @@ mod tests {
         let attrs = ItemAttrs {
             texts: Some(&texts),
             volumes: None,
+            max_title_distance: None,
         };
         let mut book = ClusterBook::new(3, 3);
         book.place(attrs, 0, 0, 0.0);
@@ -244,6 +270,7 @@ mod tests {
         let attrs = ItemAttrs {
             texts: None,
             volumes: None,
+            max_title_distance: None,
         };
         let mut book = ClusterBook::new(2, 2);
         book.place(attrs, 0, 1, 0.3);
@@ -259,6 +286,7 @@ mod tests {
         let attrs = ItemAttrs {
             texts: Some(&texts),
             volumes: None,
+            max_title_distance: None,
         };
         let mut book = ClusterBook::new(2, 2);
         book.place(attrs, 0, 0, 0.0);
@@ -275,6 +303,7 @@ mod tests {
         let attrs = ItemAttrs {
             texts: Some(&texts),
             volumes: Some(&volumes),
+            max_title_distance: None,
         };
         let mut original = ClusterBook::new(4, 2);
         original.place(attrs, 0, 0, 0.1);

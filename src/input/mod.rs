@@ -32,6 +32,17 @@ pub enum InputFormat {
     Npy,
 }
 
+impl InputFormat {
+    pub fn item_kind(self) -> ItemKind {
+        match self {
+            InputFormat::KeywordsCsv | InputFormat::KeywordsTxt => ItemKind::Keywords,
+            InputFormat::EmbeddingsCsv | InputFormat::Jsonl | InputFormat::Npy => {
+                ItemKind::Embeddings
+            }
+        }
+    }
+}
+
 /// What the vectors of a dataset are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemKind {

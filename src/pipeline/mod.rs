@@ -28,7 +28,10 @@ use crate::store::{
     Store,
 };
 use crate::testhook::{self, PausePoint};
-pub use export::{ClusterExportRow, ExportRow, export_clusters, export_items};
+pub use export::{
+    ClusterExportRow, ExportRow, KeywordRow, NO_CLUSTER, export_clusters, export_items,
+    export_keywords, item_kind,
+};
 use schedule::{Schedule, Step};
 pub use status::{RunPhase, StatusReport, all_status, project_status};
 
@@ -38,6 +41,10 @@ pub struct RunConfig {
     pub n_clusters: usize,
     pub metric: Metric,
     pub format: InputFormat,
+    /// Cosine runs: items less similar than this to their centroid go to the `no_cluster`
+    /// bucket in exports and never title a cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_similarity: Option<f64>,
     #[serde(flatten)]
     pub tuning: Tuning,
 }
@@ -65,6 +72,7 @@ pub struct Tuning {
 pub struct Settings {
     pub n_clusters: Option<usize>,
     pub metric: Option<Metric>,
+    pub min_similarity: Option<f64>,
     pub tuning: Tuning,
 }
 
@@ -339,10 +347,24 @@ fn resolve_config(data: &Dataset, path: &Path, settings: &Settings) -> Result<Ru
     tuning
         .pass_chunk_size
         .get_or_insert_with(|| default_pass_chunk_size(n_clusters, data.dim(), tuning.batch_size));
+    let metric = settings.metric.unwrap_or_else(|| default_metric(data));
+    if let Some(min) = settings.min_similarity {
+        if metric != Metric::Cosine {
+            return Err(Error::Params(
+                "--min-similarity needs the cosine metric".into(),
+            ));
+        }
+        if !(-1.0..=1.0).contains(&min) {
+            return Err(Error::Params(
+                "--min-similarity must be a cosine similarity in [-1, 1]".into(),
+            ));
+        }
+    }
     Ok(RunConfig {
         n_clusters,
-        metric: settings.metric.unwrap_or_else(|| default_metric(data)),
+        metric,
         format: data.format,
+        min_similarity: settings.min_similarity,
         tuning,
     })
 }
@@ -447,7 +469,7 @@ impl<'a> Engine<'a> {
         let book = ClusterBook::restored(
             data.len(),
             config.n_clusters,
-            attrs(data),
+            attrs(data, &config),
             blocks.iter().flat_map(|block| {
                 let order = &plan.order[block.start..block.start + block.labels.len()];
                 order.iter().zip(&block.labels).map(|(&item, label)| {
@@ -634,7 +656,7 @@ impl<'a> Engine<'a> {
             }
         };
         let state = self.state.as_ref().expect("a model exists after batch 0");
-        let attrs = attrs(self.data);
+        let attrs = attrs(self.data, &self.config);
         for (&item, label) in self.plan.order[range.clone()].iter().zip(&outcome.nearest) {
             let distance = reported_distance(self.config.metric, label.sq_dist);
             self.book.place(attrs, item, label.cluster, distance);
@@ -726,10 +748,12 @@ impl<'a> Engine<'a> {
     }
 }
 
-fn attrs(data: &Dataset) -> ItemAttrs<'_> {
+fn attrs<'a>(data: &'a Dataset, config: &RunConfig) -> ItemAttrs<'a> {
     ItemAttrs {
         texts: data.texts.as_deref(),
         volumes: data.volumes.as_deref(),
+        // Cosine distance is 1 − similarity.
+        max_title_distance: config.min_similarity.map(|min| 1.0 - min),
     }
 }
 

@@ -4,6 +4,17 @@ use std::collections::HashSet;
 
 use crate::support::{Sandbox, create, create_p, csv_records, fixture, kill9, stderr_of};
 
+const KEYWORD_HEADER: [&str; 8] = [
+    "keyword",
+    "volume",
+    "cluster_id",
+    "cluster_title",
+    "hub",
+    "is_title",
+    "similarity",
+    "batch",
+];
+
 const ITEM_HEADER: [&str; 7] = [
     "item_id",
     "text",
@@ -48,52 +59,120 @@ fn create_keywords_then_status_and_export_agree() {
     let n_items = status["items_total"].as_u64().unwrap() as usize;
 
     let records = csv_records(&sb.ok(&["export", "--project", "kw"]));
-    assert_eq!(records[0], ITEM_HEADER);
-    assert_eq!(records.len() - 1, n_items);
-    let ids: HashSet<&str> = records[1..].iter().map(|r| r[0].as_str()).collect();
-    assert_eq!(ids.len(), n_items, "every item exactly once");
-    assert!(
-        records[1..].iter().all(|r| !r[2].is_empty()),
-        "keywords.csv has volumes"
-    );
+    assert_eq!(records[0], KEYWORD_HEADER);
+    let rows = &records[1..];
+    assert_eq!(rows.len(), n_items);
+    let keywords: HashSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(keywords.len(), n_items, "every keyword exactly once");
+    let volume = |r: &Vec<String>| r[1].parse::<i64>().unwrap();
 
     let clusters = csv_records(&sb.ok(&["export", "--project", "kw", "--clusters"]));
-    assert_eq!(clusters[0], ["cluster_id", "title", "size", "total_volume"]);
-    assert_eq!(clusters.len() - 1, 20);
-    let titles: HashSet<&str> = clusters[1..].iter().map(|r| r[1].as_str()).collect();
+    assert_eq!(
+        clusters[0],
+        [
+            "cluster_id",
+            "title",
+            "hub",
+            "size",
+            "total_volume",
+            "top_terms"
+        ]
+    );
+    let clusters = &clusters[1..];
+    assert_eq!(clusters.len(), 20);
+    let titles: HashSet<&str> = clusters.iter().map(|c| c[1].as_str()).collect();
     assert_eq!(titles.len(), 20, "titles are unique");
-    let sizes: usize = clusters[1..]
+    let sizes: usize = clusters
         .iter()
-        .map(|r| r[2].parse::<usize>().unwrap())
+        .map(|c| c[3].parse::<usize>().unwrap())
         .sum();
     assert_eq!(sizes, n_items);
-    // A keyword cluster's title is its highest-volume member; its size and total volume are
-    // those of its exported members.
-    for c in &clusters[1..] {
-        let members: Vec<&Vec<String>> = records[1..].iter().filter(|r| r[3] == c[0]).collect();
-        assert_eq!(c[2], members.len().to_string(), "size of cluster {}", c[0]);
-        let volume: i64 = members.iter().map(|r| r[2].parse::<i64>().unwrap()).sum();
-        assert_eq!(c[3], volume.to_string(), "total volume of cluster {}", c[0]);
-    }
-    for c in &clusters[1..] {
-        let max_volume = records[1..]
-            .iter()
-            .filter(|r| r[3] == c[0])
-            .map(|r| r[2].parse::<i64>().unwrap())
-            .max()
-            .unwrap();
-        let title_volume = records[1..]
-            .iter()
-            .find(|r| r[1] == c[1])
-            .map(|r| r[2].parse::<i64>().unwrap());
+    for c in clusters {
+        let members: Vec<&Vec<String>> = rows.iter().filter(|r| r[2] == c[0]).collect();
+        assert_eq!(c[3], members.len().to_string(), "size of cluster {}", c[0]);
+        let total: i64 = members.iter().map(|r| volume(r)).sum();
+        assert_eq!(c[4], total.to_string(), "total volume of cluster {}", c[0]);
+        // The title is the highest-volume member, the one row marked is_title.
+        let titled: Vec<&&Vec<String>> = members.iter().filter(|r| r[5] == "true").collect();
+        assert_eq!(titled.len(), 1, "cluster {}", c[0]);
+        assert_eq!(titled[0][0], c[1]);
         assert_eq!(
-            title_volume,
-            Some(max_volume),
-            "cluster {} title {:?}",
-            c[0],
-            c[1]
+            volume(titled[0]),
+            members.iter().map(|r| volume(r)).max().unwrap()
         );
+        // Every row carries its cluster's title and hub; the hub is a term of some member.
+        assert!(members.iter().all(|r| r[3] == c[1] && r[4] == c[2]));
+        assert!(!c[2].is_empty() && members.iter().any(|r| r[0].contains(c[2].as_str())));
+        assert!(!c[5].is_empty(), "top terms of cluster {}", c[0]);
     }
+    // Spreadsheet order: clusters by total volume, then keywords by volume.
+    let cluster_volume = |id: &str| -> i64 {
+        clusters.iter().find(|c| c[0] == id).unwrap()[4]
+            .parse()
+            .unwrap()
+    };
+    for pair in rows.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert!(cluster_volume(&a[2]) >= cluster_volume(&b[2]));
+        if a[2] == b[2] {
+            assert!(volume(a) >= volume(b));
+        }
+        let similarity: f64 = a[6].parse().unwrap();
+        assert!((-1.0..=1.0).contains(&similarity));
+    }
+}
+
+#[test]
+fn min_similarity_sends_outliers_to_no_cluster_and_bom_opens_the_file() {
+    let sb = Sandbox::new("min_similarity");
+    let input = fixture("keywords.csv");
+    sb.ok(&create_p(&input, &["--min-similarity", "0.6", "--quiet"]));
+    let export = sb.ok(&["export", "--project", "p"]);
+    let rows = csv_records(&export);
+    let outliers: Vec<&Vec<String>> = rows[1..].iter().filter(|r| r[2] == "no_cluster").collect();
+    assert!(!outliers.is_empty(), "some keywords are below 0.6");
+    for r in &rows[1..] {
+        let similarity: f64 = r[6].parse().unwrap();
+        assert_eq!(r[2] == "no_cluster", similarity < 0.6, "{r:?}");
+    }
+    assert!(
+        outliers
+            .iter()
+            .all(|r| r[3] == "no_cluster" && r[5] == "false")
+    );
+    let first_outlier = rows.iter().position(|r| r[2] == "no_cluster").unwrap();
+    assert!(
+        rows[first_outlier..].iter().all(|r| r[2] == "no_cluster"),
+        "the bucket comes last"
+    );
+    let clusters = csv_records(&sb.ok(&["export", "--project", "p", "--clusters"]));
+    let bucket = clusters.last().unwrap();
+    assert_eq!(
+        (bucket[0].as_str(), bucket[3].clone()),
+        ("no_cluster", outliers.len().to_string())
+    );
+
+    let with_bom = sb.ok(&["export", "--project", "p", "--bom"]);
+    assert_eq!(with_bom.strip_prefix('\u{feff}'), Some(export.as_str()));
+
+    let embeddings = fixture("embeddings.npy");
+    let args = [
+        "create",
+        "--project",
+        "e",
+        "--input",
+        &embeddings,
+        "--metric",
+        "euclidean",
+        "--min-similarity",
+        "0.5",
+    ];
+    let out = sb.run(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().last(),
+        Some("error: --min-similarity needs the cosine metric")
+    );
 }
 
 #[test]

@@ -36,6 +36,7 @@ impl Progress for CancelAfter<'_> {
 fn settings(batch_size: usize, pass_chunk_size: usize, seed: u64) -> Settings {
     Settings {
         n_clusters: None,
+        min_similarity: None,
         metric: None,
         tuning: Tuning {
             batch_size,
@@ -90,7 +91,7 @@ fn run(
     let mut rows = Vec::new();
     pipeline::export_items(&store, "p", |r| -> kbatch::error::Result<()> {
         rows.push(format!(
-            "{}|{}|{}|{}|{}",
+            "{}|{:?}|{}|{}|{}",
             r.item_id,
             r.cluster_id,
             r.cluster_title,
