@@ -189,6 +189,12 @@ fn every_input_format_runs() {
         let status = sb.status_json(project);
         assert_eq!(status["status"], "succeeded", "{file}");
         let rows = csv_records(&sb.ok(&["export", "--project", project]));
+        let header: &[&str] = if project == "txt" {
+            &KEYWORD_HEADER
+        } else {
+            &ITEM_HEADER
+        };
+        assert_eq!(rows[0], header, "{file}");
         assert_eq!(
             rows.len() - 1,
             status["items_total"].as_u64().unwrap() as usize,
