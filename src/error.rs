@@ -49,6 +49,12 @@ pub enum Error {
     },
     #[error("checkpoint of batch {batch} is corrupt: {reason}")]
     CorruptCheckpoint { batch: i64, reason: String },
+    #[error("stored vectors of plan positions {start}..{end} are corrupt: {reason}")]
+    CorruptVectors {
+        start: i64,
+        end: i64,
+        reason: String,
+    },
     #[error(
         "assignments of plan positions {start}..{end} (written by batch {written_by}) are corrupt: {reason}"
     )]

@@ -80,6 +80,16 @@ pub enum Vectors {
     Npy(npy::NpyMatrix),
     /// Keywords embedded on demand (cheap and deterministic).
     Lexical(LexicalEmbedder),
+    /// Keywords embedded by a sentence model: costly, so the pipeline embeds each batch once
+    /// and stores the vectors.
+    Model(Box<dyn SentenceEmbedder>),
+}
+
+/// A sentence embedder for keywords.
+pub trait SentenceEmbedder: Send + Sync {
+    fn dim(&self) -> usize;
+    /// `texts.len() × dim` row-major vectors.
+    fn embed(&self, texts: &[&str]) -> Vec<f32>;
 }
 
 impl Dataset {
@@ -87,8 +97,13 @@ impl Dataset {
         match &self.vectors {
             Vectors::Dense { data, dim } => data.len().checked_div(*dim).unwrap_or(0),
             Vectors::Npy(matrix) => matrix.rows(),
-            Vectors::Lexical(_) => self.texts.as_ref().map_or(0, Vec::len),
+            Vectors::Lexical(_) | Vectors::Model(_) => self.texts.as_ref().map_or(0, Vec::len),
         }
+    }
+
+    /// Whether vectors come from a sentence model (and so are stored once computed).
+    pub fn embeds_with_model(&self) -> bool {
+        matches!(self.vectors, Vectors::Model(_))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -100,6 +115,7 @@ impl Dataset {
             Vectors::Dense { dim, .. } => *dim,
             Vectors::Npy(matrix) => matrix.dim(),
             Vectors::Lexical(_) => LEXICAL_DIM,
+            Vectors::Model(model) => model.dim(),
         }
     }
 
@@ -117,6 +133,11 @@ impl Dataset {
             Vectors::Lexical(embedder) => {
                 let texts = self.texts.as_ref().expect("keywords have texts");
                 rows.for_each(|(row, &i)| embedder.embed_into(&texts[i], row));
+            }
+            Vectors::Model(model) => {
+                let texts = self.texts.as_ref().expect("keywords have texts");
+                let batch: Vec<&str> = items.iter().map(|&i| texts[i].as_str()).collect();
+                out.copy_from_slice(&model.embed(&batch));
             }
         }
     }

@@ -10,6 +10,7 @@ mod lock;
 mod schedule;
 mod status;
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -24,8 +25,8 @@ use crate::core::titles::{ClusterBook, ItemAttrs};
 use crate::error::{Error, Result};
 use crate::input::{self, Dataset, InputFormat, ItemKind};
 use crate::store::{
-    self, AssignmentBlock, BatchCommit, ClusterRow, NewRun, Phase, Placement, RunRecord, RunStatus,
-    Store,
+    self, AssignmentBlock, BatchCommit, ClusterRow, EncodedState, NewRun, Phase, Placement,
+    RunRecord, RunStatus, Store,
 };
 use crate::testhook::{self, PausePoint};
 pub use export::{
@@ -125,6 +126,9 @@ impl RunConfig {
         }
     }
 }
+
+/// Keywords a model embeds between two looks at the cancel flag.
+const EMBED_SLICE: usize = 1024;
 
 /// Default number of clusters: √(n/2), the classic rule of thumb, within 2..=1000.
 /// It gives ~70 topics for 10k keywords and ~700 for 1M, the range SEO teams plan with.
@@ -526,7 +530,7 @@ impl<'a> Engine<'a> {
                     batch: unit as i64,
                     reason: format!("the assignments of batch {unit} are missing"),
                 })?;
-            self.gather(range);
+            self.gather(range)?;
             sums.add(&self.rows, &block.labels);
         }
         self.epoch_sums = Some(sums);
@@ -534,8 +538,37 @@ impl<'a> Engine<'a> {
     }
 
     /// Loads the vectors of plan positions `range` into `self.rows`, unit-normalised for cosine.
-    fn gather(&mut self, range: std::ops::Range<usize>) {
-        self.data.gather(&self.plan.order[range], &mut self.rows);
+    /// A sentence model's vectors are read back from the store: they were embedded, once, by
+    /// the clustering batch that holds them.
+    fn gather(&mut self, range: Range<usize>) -> Result<()> {
+        if self.data.embeds_with_model() {
+            self.rows = self.store.load_vectors(self.run.run_id, range)?;
+        } else {
+            self.data.gather(&self.plan.order[range], &mut self.rows);
+        }
+        self.normalize_rows();
+        Ok(())
+    }
+
+    /// A model run's clustering batch: embeds its keywords into `self.rows` in slices, so Ctrl-C
+    /// is heard within a slice, and returns the raw vectors to store; `None` once told to stop.
+    fn embed(&mut self, range: Range<usize>, keep_going: &dyn Fn() -> bool) -> Option<EncodedState> {
+        let mut raw = Vec::with_capacity(range.len() * self.data.dim());
+        let mut slice_rows = Vec::new();
+        for slice in self.plan.order[range].chunks(EMBED_SLICE) {
+            if !keep_going() {
+                return None;
+            }
+            self.data.gather(slice, &mut slice_rows);
+            raw.extend_from_slice(&slice_rows);
+        }
+        let encoded = store::encode_vectors(&raw);
+        self.rows = raw;
+        self.normalize_rows();
+        Some(encoded)
+    }
+
+    fn normalize_rows(&mut self) {
         if self.config.metric == Metric::Cosine {
             distance::normalize_rows(&mut self.rows, self.data.dim());
         }
@@ -564,7 +597,7 @@ impl<'a> Engine<'a> {
             let unit = self.next_unit;
             let started = Instant::now();
             let keep_going = || !cancel.load(Ordering::SeqCst);
-            let commit = match self.compute_unit(unit, started, &keep_going) {
+            let commit = match self.compute_unit(unit, started, &keep_going)? {
                 Some(commit) if keep_going() => commit,
                 // The unit in flight is dropped whole: nothing of it was written.
                 _ => return self.interrupted(),
@@ -629,15 +662,26 @@ impl<'a> Engine<'a> {
         unit: usize,
         started: Instant,
         keep_going: &dyn Fn() -> bool,
-    ) -> Option<BatchCommit> {
+    ) -> Result<Option<BatchCommit>> {
         let step = self.schedule.step(unit);
         let range = self.schedule.positions(step);
-        self.gather(range.clone());
+        let mut vectors = None;
+        if self.data.embeds_with_model() && matches!(step, Step::Cluster { .. }) {
+            match self.embed(range.clone(), keep_going) {
+                Some(embedded) => vectors = Some(embedded),
+                None => return Ok(None),
+            }
+        } else {
+            self.gather(range.clone())?;
+        }
         let mut centroid_shift = None;
         let mut refinement_ends = false;
         let mut skip = 0..0;
         let (phase, outcome) = match step {
-            Step::Cluster { batch } => (Phase::Cluster, self.cluster_step(batch, keep_going)?),
+            Step::Cluster { batch } => match self.cluster_step(batch, keep_going) {
+                Some(outcome) => (Phase::Cluster, outcome),
+                None => return Ok(None),
+            },
             Step::Refine { epoch, chunk } => {
                 let outcome = self.refine_step(chunk);
                 if let Some(shift) = self.end_of_epoch(chunk) {
@@ -671,7 +715,7 @@ impl<'a> Engine<'a> {
                 title: c.title,
             })
             .collect();
-        Some(BatchCommit {
+        Ok(Some(BatchCommit {
             run_id: self.run.run_id,
             batch_number: unit,
             phase,
@@ -694,7 +738,8 @@ impl<'a> Engine<'a> {
             centroid_shift,
             skip,
             processing_time_ms: started.elapsed().as_millis() as u64,
-        })
+            vectors,
+        }))
     }
 
     fn cluster_step(

@@ -1,7 +1,8 @@
-//! The blobs: a [`KMeansState`] checkpoint, and the labels of a block of plan positions, as raw
-//! little-endian bytes guarded by a blake3 checksum.
+//! The blobs: a [`KMeansState`] checkpoint, the labels of a block of plan positions, and the
+//! embedded vectors of a block, as raw little-endian bytes guarded by a blake3 checksum.
 //!
 //! Labels: per position the cluster id (u32) then the squared distance (f32), 8 bytes each.
+//! Vectors: `dim` f32 per position.
 //!
 //! Layout (version 1): magic `KBCK`, u32 version, u64 dim, u64 n_clusters, u8 flags
 //! (bit 0 converged, bit 1 has ewa, bit 2 has ewa min), u32 no_improvement, u64 n_steps,
@@ -44,8 +45,7 @@ pub fn encode(state: &KMeansState) -> EncodedState {
     for value in &state.counts {
         bytes.extend_from_slice(&value.to_le_bytes());
     }
-    let checksum = blake3::hash(&bytes).to_hex().to_string();
-    EncodedState { bytes, checksum }
+    sealed(bytes)
 }
 
 /// Why a blob was refused.
@@ -59,13 +59,7 @@ pub enum DecodeError {
 
 /// Decodes a blob after verifying `checksum`; never returns a state the checksum did not vouch for.
 pub fn decode(bytes: &[u8], checksum: &str) -> Result<KMeansState, DecodeError> {
-    let computed = blake3::hash(bytes).to_hex().to_string();
-    if computed != checksum {
-        return Err(DecodeError::Checksum {
-            stored: checksum.to_string(),
-            computed,
-        });
-    }
+    verify(bytes, checksum)?;
     let mut reader = Reader { bytes };
     if reader.take(4)? != MAGIC {
         return Err(DecodeError::Malformed("bad magic"));
@@ -114,19 +108,7 @@ pub fn decode(bytes: &[u8], checksum: &str) -> Result<KMeansState, DecodeError> 
     })
 }
 
-/// Labels of consecutive plan positions, with the hex blake3 of the bytes.
-pub fn encode_labels(labels: &[Nearest]) -> EncodedState {
-    let mut bytes = Vec::with_capacity(labels.len() * 8);
-    for n in labels {
-        bytes.extend_from_slice(&n.cluster.to_le_bytes());
-        bytes.extend_from_slice(&n.sq_dist.to_le_bytes());
-    }
-    let checksum = blake3::hash(&bytes).to_hex().to_string();
-    EncodedState { bytes, checksum }
-}
-
-/// Decodes [`encode_labels`]' bytes after verifying `checksum`.
-pub fn decode_labels(bytes: &[u8], checksum: &str) -> Result<Vec<Nearest>, DecodeError> {
+fn verify(bytes: &[u8], checksum: &str) -> Result<(), DecodeError> {
     let computed = blake3::hash(bytes).to_hex().to_string();
     if computed != checksum {
         return Err(DecodeError::Checksum {
@@ -134,6 +116,44 @@ pub fn decode_labels(bytes: &[u8], checksum: &str) -> Result<Vec<Nearest>, Decod
             computed,
         });
     }
+    Ok(())
+}
+
+fn sealed(bytes: Vec<u8>) -> EncodedState {
+    let checksum = blake3::hash(&bytes).to_hex().to_string();
+    EncodedState { bytes, checksum }
+}
+
+/// Labels of consecutive plan positions, with the hex blake3 of the bytes.
+pub fn encode_labels(labels: &[Nearest]) -> EncodedState {
+    let mut bytes = Vec::with_capacity(labels.len() * 8);
+    for n in labels {
+        bytes.extend_from_slice(&n.cluster.to_le_bytes());
+        bytes.extend_from_slice(&n.sq_dist.to_le_bytes());
+    }
+    sealed(bytes)
+}
+
+/// Row-major f32 vectors, with the hex blake3 of the bytes.
+pub fn encode_vectors(vectors: &[f32]) -> EncodedState {
+    sealed(vectors.iter().flat_map(|v| v.to_le_bytes()).collect())
+}
+
+/// Decodes [`encode_vectors`]' bytes after verifying `checksum`.
+pub fn decode_vectors(bytes: &[u8], checksum: &str) -> Result<Vec<f32>, DecodeError> {
+    verify(bytes, checksum)?;
+    if !bytes.len().is_multiple_of(4) {
+        return Err(DecodeError::Malformed("vectors are not 4-byte floats"));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+        .collect())
+}
+
+/// Decodes [`encode_labels`]' bytes after verifying `checksum`.
+pub fn decode_labels(bytes: &[u8], checksum: &str) -> Result<Vec<Nearest>, DecodeError> {
+    verify(bytes, checksum)?;
     if !bytes.len().is_multiple_of(8) {
         return Err(DecodeError::Malformed("labels are not 8-byte records"));
     }
@@ -267,6 +287,15 @@ mod tests {
             decode_labels(&encoded.bytes, &encoded.checksum),
             Err(DecodeError::Checksum { .. })
         ));
+    }
+
+    #[test]
+    fn vectors_round_trip_bit_exact() {
+        let vectors = [0.5f32, -0.0, f32::MIN_POSITIVE, 1e30];
+        let encoded = encode_vectors(&vectors);
+        let decoded = decode_vectors(&encoded.bytes, &encoded.checksum).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&decoded), bits(&vectors));
     }
 
     #[test]

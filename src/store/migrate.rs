@@ -26,6 +26,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../schema/0002_refine_and_packed_assignments.sql"),
         then: Some(pack_v1_assignments),
     },
+    Migration {
+        sql: include_str!("../../schema/0003_item_vectors.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this build writes.

@@ -8,6 +8,7 @@
 mod codec;
 mod migrate;
 
+use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use crate::core::distance::Nearest;
 use crate::core::kmeans::KMeansState;
 use crate::error::{Error, Result};
 use crate::testhook::{self, PausePoint};
-pub use codec::{DecodeError, EncodedState, encode, encode_labels};
+pub use codec::{DecodeError, EncodedState, encode, encode_labels, encode_vectors};
 pub use migrate::supported_version;
 
 pub type RunId = i64;
@@ -168,6 +169,8 @@ pub struct BatchCommit {
     pub start: usize,
     /// The unit's labels, one per position from `start`, encoded by [`encode_labels`].
     pub labels: EncodedState,
+    /// Vectors a sentence embedder computed for the unit's items, by [`encode_vectors`].
+    pub vectors: Option<EncodedState>,
     /// Clusters whose membership changed.
     pub clusters_touched: usize,
     /// The clusters whose title changed, with their new titles.
@@ -478,6 +481,9 @@ impl Store {
             )?;
         }
         write_block(&tx, commit)?;
+        if let Some(vectors) = &commit.vectors {
+            write_vectors(&tx, commit, vectors)?;
+        }
         write_titles(&tx, commit)?;
         testhook::pause_if_requested(PausePoint::InCommit, commit.batch_number, None);
         tx.commit()?;
@@ -522,6 +528,40 @@ impl Store {
     /// Every committed assignment block, in plan order, verified against its checksum.
     pub fn load_blocks(&self, run_id: RunId) -> Result<Vec<AssignmentBlock>> {
         load_blocks(&self.conn, run_id)
+    }
+
+    /// The stored vectors of plan positions `range` (row-major), which must be exactly the
+    /// positions of whole committed units.
+    pub fn load_vectors(&self, run_id: RunId, range: Range<usize>) -> Result<Vec<f32>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT start_position, end_position, vectors, checksum FROM item_vectors
+             WHERE run_id = ?1 AND start_position >= ?2 AND start_position < ?3
+             ORDER BY start_position",
+        )?;
+        let mut rows = stmt.query(params![run_id, range.start as i64, range.end as i64])?;
+        let mut vectors = Vec::new();
+        let mut next = range.start as i64;
+        while let Some(r) = rows.next()? {
+            let (start, end): (i64, i64) = (r.get(0)?, r.get(1)?);
+            let (bytes, checksum): (Vec<u8>, String) = (r.get(2)?, r.get(3)?);
+            let corrupt = |reason: String| Error::CorruptVectors { start, end, reason };
+            if start != next {
+                return Err(corrupt(format!("expected a block starting at {next}")));
+            }
+            vectors.extend(
+                codec::decode_vectors(&bytes, &checksum).map_err(|e| corrupt(e.to_string()))?,
+            );
+            next = end;
+        }
+        if next != range.end as i64 {
+            let (start, end) = (next, range.end as i64);
+            return Err(Error::CorruptVectors {
+                start,
+                end,
+                reason: "no stored vectors".into(),
+            });
+        }
+        Ok(vectors)
     }
 
     /// Current cluster titles, by cluster id.
@@ -663,6 +703,23 @@ fn write_block(tx: &Connection, commit: &BatchCommit) -> Result<()> {
     Ok(())
 }
 
+fn write_vectors(tx: &Connection, commit: &BatchCommit, vectors: &EncodedState) -> Result<()> {
+    let items = commit.items();
+    tx.prepare_cached(
+        "INSERT INTO item_vectors (run_id, start_position, end_position, dim, vectors, checksum)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        commit.run_id,
+        commit.start as i64,
+        (commit.start + items) as i64,
+        (vectors.bytes.len() / 4 / items.max(1)) as i64,
+        vectors.bytes,
+        vectors.checksum
+    ])?;
+    Ok(())
+}
+
 fn load_blocks(conn: &Connection, run_id: RunId) -> Result<Vec<AssignmentBlock>> {
     let mut stmt = conn.prepare(
         "SELECT start_position, end_position, written_by, labels, checksum
@@ -782,6 +839,7 @@ mod tests {
             phase,
             checkpoint: (phase == Phase::Cluster).then(|| encode(&state)),
             start,
+            vectors: None,
             labels: encode_labels(
                 &(start..start + 3)
                     .map(|p| Nearest {
