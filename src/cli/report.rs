@@ -73,6 +73,13 @@ pub fn project(r: &StatusReport) -> String {
         r.final_chunks_total
     );
     let _ = writeln!(out, "items:      {}/{}", r.items_done, r.items_total);
+    if let Some(embedded) = r.items_embedded {
+        let _ = writeln!(
+            out,
+            "embedded:   {embedded}/{} (all-MiniLM-L6-v2)",
+            r.items_total
+        );
+    }
     let _ = writeln!(out, "clusters:   {} (dim {})", r.n_clusters, r.dim);
     let _ = writeln!(
         out,

@@ -552,7 +552,11 @@ impl<'a> Engine<'a> {
 
     /// A model run's clustering batch: embeds its keywords into `self.rows` in slices, so Ctrl-C
     /// is heard within a slice, and returns the raw vectors to store; `None` once told to stop.
-    fn embed(&mut self, range: Range<usize>, keep_going: &dyn Fn() -> bool) -> Option<EncodedState> {
+    fn embed(
+        &mut self,
+        range: Range<usize>,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Option<EncodedState> {
         let mut raw = Vec::with_capacity(range.len() * self.data.dim());
         let mut slice_rows = Vec::new();
         for slice in self.plan.order[range].chunks(EMBED_SLICE) {

@@ -55,6 +55,10 @@ pub struct StatusReport {
     /// Items in committed clustering batches (each item counts once, whatever the passes).
     pub items_done: usize,
     pub items_total: usize,
+    /// Runs with a sentence model: items embedded (and stored) so far. A batch's keywords are
+    /// embedded and committed together, so this is the items of committed clustering batches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items_embedded: Option<usize>,
     pub n_clusters: usize,
     pub dim: usize,
     pub smoothed_inertia: Option<f64>,
@@ -89,6 +93,8 @@ pub fn all_status(db: &Path, store: &Store) -> Result<Vec<StatusReport>> {
 
 fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Result<StatusReport> {
     let rows = store.batch_rows(run.run_id)?;
+    let config: serde_json::Value =
+        serde_json::from_str(&run.config_json).unwrap_or(serde_json::Value::Null);
     let pid = lock::holder(db, &run.project);
     let status = match run.status {
         RunStatus::Running if pid.is_none() => RunStatus::Interrupted,
@@ -151,7 +157,8 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
         elapsed_s: run.elapsed_s,
         eta_s: eta_s(&rows),
         error: run.error.clone(),
-        config: serde_json::from_str(&run.config_json).unwrap_or(serde_json::Value::Null),
+        items_embedded: (config["embedder"] == "minilm").then_some(items_done),
+        config,
         batches: with_batches.then(|| in_flight(rows, status)),
     })
 }
