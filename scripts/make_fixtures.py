@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Regenerates fixtures/ deterministically (standard library only): synthetic SEO keywords,
-small clustered embeddings in every supported format, and one file per input defect.
+keyword-tool exports with their real header layouts and encodings, small clustered embeddings
+in every supported format, and one file per input defect.
 
     python3 scripts/make_fixtures.py
 """
@@ -83,6 +84,129 @@ def keywords():
     write("keywords.txt", "\n".join(txt) + "\n")
 
 
+def utf16le(text):
+    return b"\xff\xfe" + text.encode("utf-16-le")
+
+
+def tool_keywords(n, seed):
+    """`n` synthetic keywords with volumes, as (keyword, volume) pairs."""
+    rng = Lcg(seed)
+    rows = []
+    for t in TOPICS:
+        for m in MODIFIERS:
+            if len(rows) == n:
+                return rows
+            if rng.next() < 0.2:
+                rows.append((m.format(t=t), int(50000 / (1 + rng.next() * 300) ** 1.2)))
+    return rows
+
+
+# Keyword Planner rounds its averages to these steps.
+GKP_STEPS = [10, 20, 30, 50, 70, 90, 110, 140, 170, 210, 260, 320, 390, 480, 590, 720, 880,
+             1000, 1300, 1600, 1900, 2400, 2900, 3600, 4400, 5400, 6600, 8100, 9900, 12100,
+             14800, 18100, 22200, 27100, 33100, 40500, 49500, 60500, 74000, 90500]
+GKP_MONTHS = ["May 2023", "Jun 2023", "Jul 2023", "Aug 2023", "Sep 2023", "Oct 2023",
+              "Nov 2023", "Dec 2023", "Jan 2024", "Feb 2024", "Mar 2024", "Apr 2024"]
+GKP_HEADER = ["Keyword", "Currency", "Avg. monthly searches", "Three month change",
+              "YoY change", "Competition", "Competition (indexed value)",
+              "Top of page bid (low range)", "Top of page bid (high range)",
+              "Ad impression share", "Organic impression share", "Organic average position",
+              "In account?", "In plan?"] + ["Searches: " + m for m in GKP_MONTHS]
+GKP_TITLES = ["Keyword Stats 2024-05-01 at 10_12_33", "May 1, 2023 - April 30, 2024"]
+
+
+def gkp(rows, seed):
+    """Keyword Planner's export: UTF-16 LE with a BOM, tab-separated, CRLF, two title lines."""
+    rng = Lcg(seed)
+    lines = GKP_TITLES + ["\t".join(GKP_HEADER)]
+    for kw, volume in rows:
+        avg = "" if volume is None else str(volume)
+        competition = ["Low", "Medium", "High"][int(rng.next() * 3)]
+        low = rng.next() * 2
+        monthly = [str(GKP_STEPS[int(rng.next() * len(GKP_STEPS))]) for _ in GKP_MONTHS]
+        lines.append("\t".join([kw, "USD", avg, "0%", "-18%", competition,
+                                str(int(rng.next() * 100)), "%.2f" % low, "%.2f" % (low * 3),
+                                "", "", "", "", ""] + monthly))
+    return utf16le("\r\n".join(lines) + "\r\n")
+
+
+AHREFS_HEADER = ["#", "Keyword", "Country", "KD", "Volume", "CPC", "CPS", "Parent Topic",
+                 "Last Update", "SERP Features", "Global volume", "Traffic potential"]
+
+
+def ahrefs_rows(rows, seed):
+    rng = Lcg(seed)
+    out = []
+    for i, (kw, volume) in enumerate(rows):
+        features = ["Featured snippet", "People also ask", "Image pack", "Sitelinks"]
+        out.append([str(i + 1), kw, "us", str(int(rng.next() * 90)), str(volume),
+                    "%.2f" % (rng.next() * 3), "%.2f" % (0.5 + rng.next()), kw.split(" ")[-1],
+                    "2024-05-0%d 10:12:33" % (1 + i % 9),
+                    ", ".join(features[:1 + int(rng.next() * 4)]),
+                    # "Global volume" is not the volume: the right column must be picked.
+                    str(volume * 7 + 3), str(volume * 2)])
+    return out
+
+
+SEMRUSH_HEADER = ["Keyword", "Position", "Previous position", "Search Volume",
+                  "Keyword Difficulty", "CPC", "URL", "Traffic", "Traffic (%)", "Traffic Cost",
+                  "Competition", "Number of Results", "Trends", "Timestamp",
+                  "SERP Features by Keyword", "Keyword Intents", "Position Type"]
+
+
+def keyword_tools():
+    names = [kw for kw, _ in tool_keywords(39, 5)] + ["crème brûlée recipes"]
+    rows = [(kw, GKP_STEPS[int(Lcg(i + 1).next() * len(GKP_STEPS))]) for i, kw in enumerate(names)]
+    # Keyword Planner leaves the average empty when it has no data.
+    rows[7] = (rows[7][0], None)
+    write("gkp_keyword_planner.csv", gkp(rows, 6))
+
+    rows = tool_keywords(30, 7)
+    table = ahrefs_rows(rows, 8)
+    quoted = lambda fields: ",".join('"' + f.replace('"', '""') + '"' for f in fields)
+    write("ahrefs_utf8.csv", "\ufeff" + "\n".join(quoted(r) for r in [AHREFS_HEADER] + table) + "\n")
+    write("ahrefs_utf16.csv", utf16le("\r\n".join("\t".join(r) for r in [AHREFS_HEADER] + table) + "\r\n"))
+
+    rng = Lcg(9)
+    lines = [",".join(SEMRUSH_HEADER)]
+    for i, (kw, volume) in enumerate(tool_keywords(30, 10)):
+        trends = ",".join("%.2f" % rng.next() for _ in range(12))
+        intents = ["commercial", "informational", "navigational,transactional"][i % 3]
+        lines.append(",".join([csv_field(kw), str(1 + i % 20), str(2 + i % 20), str(volume),
+                               str(int(rng.next() * 100)), "%.2f" % rng.next(),
+                               "https://www.example.com/" + kw.replace(" ", "-").replace(",", ""),
+                               str(volume // 10), "%.2f" % rng.next(), str(volume // 5),
+                               "%.2f" % rng.next(), str(int(rng.next() * 1e9)), csv_field(trends),
+                               "2024-05-01", csv_field("Reviews, Video"), csv_field(intents),
+                               "Organic"]))
+    write("semrush.csv", "\n".join(lines) + "\n")
+
+    # Shapes hand-made files take: a BOM, CRLF, quoted newlines and commas, blank keywords,
+    # grouped volumes, an empty volume, case and space duplicates, and a keyword far longer
+    # than any model's context.
+    long_keyword = " ".join("word%d" % i for i in range(1500))
+    edge = [
+        "Keyword,Volume",
+        '"running shoes\nfor trail",1200',
+        '"shoes, red","1,200"',
+        'hiking boots,"1 200"',
+        'yoga mat,"12\u202f345"',
+        "coffee grinder,",
+        ",10",
+        "   ,",
+        "Running Shoes,5",
+        "  running shoes  ,7",
+        "RUNNING SHOES,1",
+        "mortgage rates,3",
+        long_keyword + ",2",
+        "electric bike,\"12,345,678\"",
+    ]
+    write("keywords_edge_cases.csv", "\ufeff" + "\r\n".join(edge) + "\r\n")
+    # A one-column list without a header: its first line is a keyword, and so is "keyword".
+    write("keywords_headerless.csv", "running shoes\n\"shoes, red\"\nkeyword\nyoga mat\nmortgage rates\n")
+    write("keywords_one_column.csv", "Keywords\nrunning shoes\nyoga mat\nmortgage rates\nhiking boots\n")
+
+
 def blobs(n, dim, k, seed):
     rng = Lcg(seed)
     centres = [[rng.gauss() for _ in range(dim)] for _ in range(k)]
@@ -134,6 +258,12 @@ def bad():
     write("bad_not_2d.npy", npy(rows, "<f4", "<f").replace(b"(4, 3)", b"(12,) ", 1))
     write("bad_nan.npy", npy([[0.1, 0.2], [0.3, float("nan")]], "<f4", "<f"))
     write("bad_duplicate_ids.jsonl", '{"id": "a", "embedding": [1]}\n{"id": "b", "embedding": [2]}\n{"id": "a", "embedding": [3]}\n')
+    write("bad_ambiguous_volume.csv", 'Keyword,Volume\nshoes,"1,200"\nhats,1.200\n')
+    write("bad_two_volume_columns.csv", "Keyword,Volume,Search Volume\nshoes,10,12\n")
+    # Keyword Planner's ranges, as accounts without spend see them: not a volume.
+    write("bad_gkp_volume.csv", gkp([("running shoes", 1000), ("yoga mat", "1K \u2013 10K")], 11))
+    write("bad_invalid_utf16.csv", utf16le("Keyword\r\nshoes\r\n") + b"\x00\xd8h\x00\r\x00\n\x00")
+    write("bad_utf16_no_bom.csv", utf16le("Keyword\r\nshoes\r\n")[2:])
     write("bad_negative_volume.csv", "keyword,volume\nshoes,10\n\"hats,\nred\",5\nsocks,-3\n")
     write("bad_non_numeric_volume.csv", "keyword,volume\nshoes,10\nhats,lots\n")
     write("bad_ragged_row.csv", "keyword,volume\nshoes,10\nhats,5,extra\n")
@@ -145,5 +275,6 @@ def bad():
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     keywords()
+    keyword_tools()
     embeddings()
     bad()

@@ -2,11 +2,15 @@
 
 use std::fmt::Write;
 
+use crate::input::KeywordColumns;
 use crate::pipeline::{IngestNotes, RunPhase, RunTimings, StatusReport};
 
 /// What ingest found, as one line.
 pub fn ingest_notes(notes: &IngestNotes) -> String {
     let mut line = format!("{}: {} items", notes.input.display(), notes.n_items);
+    if let Some(columns) = &notes.columns {
+        let _ = write!(line, " ({})", keyword_columns(columns));
+    }
     if notes.merged_duplicates > 0 {
         let _ = write!(
             line,
@@ -18,6 +22,20 @@ pub fn ingest_notes(notes: &IngestNotes) -> String {
         let _ = write!(line, ", skipped {} blank keywords", notes.skipped_blank);
     }
     line
+}
+
+/// `columns "Keyword", "Volume"; UTF-8, comma-separated`, or how a headerless list was read.
+fn keyword_columns(c: &KeywordColumns) -> String {
+    let columns = match (&c.keyword, &c.volume) {
+        (None, _) => "no header, one keyword per line".to_string(),
+        (Some(keyword), None) => format!("column {keyword:?}"),
+        (Some(keyword), Some(volume)) => format!("columns {keyword:?}, {volume:?}"),
+    };
+    let delimiter = c
+        .delimiter
+        .map(|d| format!(", {}-separated", d.name()))
+        .unwrap_or_default();
+    format!("{columns}; {}{delimiter}", c.encoding.name())
 }
 
 /// One line per project.

@@ -6,23 +6,19 @@ use std::path::Path;
 
 use super::{
     Dataset, IdRegistry, InputFormat, VectorBuilder, column, csv_reader, csv_records, embeddings,
+    split_header,
 };
 use crate::error::{Error, Result};
 
-/// True when the header has no `keyword` column and the first data row's component columns
-/// all parse as numbers: then a `.csv` is read as embeddings, otherwise as keywords.
-pub(super) fn looks_like_vectors(text: &[u8]) -> bool {
-    let mut records = csv_reader(text).into_byte_records();
-    let (Some(Ok(header)), Some(Ok(first))) = (records.next(), records.next()) else {
+/// True when the first data row's component columns all parse as numbers: then a `.csv` without
+/// a keyword header is read as embeddings, otherwise as keywords.
+pub(super) fn looks_like_vectors(text: &str) -> bool {
+    let (delimiter, header) = split_header(text.lines().next().unwrap_or_default());
+    let mut records = csv_reader(text, delimiter).into_records();
+    let (Some(Ok(_)), Some(Ok(first))) = (records.next(), records.next()) else {
         return false;
     };
-    let names: Vec<String> = header
-        .iter()
-        .map(|h| String::from_utf8_lossy(h).trim().to_ascii_lowercase())
-        .collect();
-    if names.iter().any(|n| n == "keyword") {
-        return false;
-    }
+    let names: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
     let components: Vec<usize> = (0..names.len())
         .filter(|&i| names[i] != "id" && names[i] != "text")
         .collect();
@@ -30,12 +26,11 @@ pub(super) fn looks_like_vectors(text: &[u8]) -> bool {
         && components.iter().all(|&i| {
             first
                 .get(i)
-                .and_then(|f| std::str::from_utf8(f).ok())
                 .is_some_and(|f| f.trim().parse::<f64>().is_ok())
         })
 }
 
-pub(super) fn read(path: &Path, text: &[u8]) -> Result<Dataset> {
+pub(super) fn read(path: &Path, text: &str) -> Result<Dataset> {
     let records = csv_records(path, text)?;
     let Some(((_, header), rows)) = records.split_first() else {
         return Err(Error::input(path, None, "empty file"));

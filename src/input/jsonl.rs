@@ -15,15 +15,13 @@ struct Line {
     text: Option<String>,
 }
 
-pub(super) fn read(path: &Path, text: &[u8]) -> Result<Dataset> {
+pub(super) fn read(path: &Path, text: &str) -> Result<Dataset> {
     let mut ids = IdRegistry::default();
     let mut texts = Vec::new();
     let mut vectors = VectorBuilder::default();
     let mut with_ids = None;
-    for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
+    for (index, raw) in text.split('\n').enumerate() {
         let line = index as u64 + 1;
-        let raw = std::str::from_utf8(raw)
-            .map_err(|_| Error::input(path, Some(line), "invalid UTF-8"))?;
         if raw.trim().is_empty() {
             continue;
         }

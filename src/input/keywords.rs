@@ -1,70 +1,233 @@
-//! Keyword lists: `.txt` (one per line) and `.csv` (a `keyword` column, an optional `volume`).
+//! Keyword lists: `.txt` (one per line) and `.csv` as keyword tools export them (Google Keyword
+//! Planner, Ahrefs, Semrush) or as a plain one-column list.
 //!
+//! A CSV's header is the first line naming a keyword column; title lines above it are skipped.
 //! Keywords are trimmed; blank ones are skipped and counted. Duplicates (trimmed, lowercased)
 //! merge into their first occurrence, which keeps its spelling, and their volumes are summed.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{Dataset, InputFormat, ItemKind, Vectors, column, csv_records};
+use super::{
+    Dataset, Delimiter, Encoding, InputFormat, ItemKind, KeywordColumns, Vectors, csv_rows,
+    split_header,
+};
 use crate::core::lexical::LexicalEmbedder;
 use crate::error::{Error, Result};
 
-pub(super) fn read_txt(path: &Path, text: &[u8]) -> Result<Dataset> {
+/// Header names (trimmed, any case) of the keyword column.
+const KEYWORD_NAMES: [&str; 3] = ["keyword", "keywords", "query"];
+/// Header names (trimmed, any case) of the volume column.
+const VOLUME_NAMES: [&str; 4] = [
+    "volume",
+    "search volume",
+    "avg. monthly searches",
+    "avg monthly searches",
+];
+/// Lines searched for the header. Keyword Planner puts two title lines above it; further down,
+/// a "header" is more likely a keyword that happens to be called "keyword".
+const HEADER_SEARCH_LINES: usize = 10;
+
+pub(super) fn read_txt(path: &Path, text: &str) -> Result<Dataset> {
     let mut list = KeywordList::default();
-    let body = text.strip_suffix(b"\n").unwrap_or(text);
-    for (index, line) in body.split(|&b| b == b'\n').enumerate() {
-        let line_no = index as u64 + 1;
-        let line = std::str::from_utf8(line)
-            .map_err(|_| Error::input(path, Some(line_no), "invalid UTF-8"))?;
-        list.push(path, line_no, line, None)?;
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    for (index, line) in body.split('\n').enumerate() {
+        list.push(path, index as u64 + 1, line, None)?;
     }
-    Ok(list.finish(InputFormat::KeywordsTxt, false))
+    Ok(list.finish(InputFormat::KeywordsTxt, false, None))
 }
 
-pub(super) fn read_csv(path: &Path, text: &[u8]) -> Result<Dataset> {
-    let records = csv_records(path, text)?;
-    let Some(((_, header), rows)) = records.split_first() else {
+pub(super) fn read_csv(path: &Path, text: &str, encoding: Encoding) -> Result<Dataset> {
+    if text.is_empty() {
         return Err(Error::input(path, None, "empty file"));
-    };
-    let keyword = column(header, "keyword").ok_or_else(|| {
-        Error::input(
-            path,
-            Some(1),
-            format!(
-                "missing column \"keyword\" (header: {:?})",
-                header.join(",")
-            ),
-        )
-    })?;
-    let volume = column(header, "volume");
-    let mut list = KeywordList::default();
-    for (line, fields) in rows {
-        let volume = volume
-            .map(|v| {
-                parse_volume(&fields[v]).map_err(|reason| Error::input(path, Some(*line), reason))
-            })
-            .transpose()?;
-        list.push(path, *line, &fields[keyword], volume)?;
     }
-    Ok(list.finish(InputFormat::KeywordsCsv, volume.is_some()))
+    let layout = layout(path, text, encoding)?;
+    let mut list = KeywordList::default();
+    let mut at_header = layout.has_header;
+    let records = &text[layout.offset..];
+    csv_rows(
+        path,
+        records,
+        layout.delimiter,
+        layout.line,
+        |line, record| {
+            if std::mem::take(&mut at_header) {
+                return Ok(());
+            }
+            let volume = layout
+                .volume
+                .map(|v| {
+                    parse_volume(&record[v])
+                        .map_err(|reason| Error::input(path, Some(line), reason))
+                })
+                .transpose()?;
+            list.push(path, line, &record[layout.keyword], volume)
+        },
+    )?;
+    let has_volumes = layout.volume.is_some();
+    Ok(list.finish(InputFormat::KeywordsCsv, has_volumes, Some(layout.columns)))
 }
 
-/// A search volume: a non-negative integer, thousands separators allowed, empty meaning 0.
+/// True when one of the first lines of `text` is a header naming a keyword column.
+pub(super) fn has_keyword_header(text: &str) -> bool {
+    find_header(text).is_some()
+}
+
+/// Where a keyword CSV's records start and which of their fields are read.
+struct Layout {
+    /// Byte offset and 1-based line of the first record (the header, when there is one).
+    offset: usize,
+    line: u64,
+    has_header: bool,
+    delimiter: Delimiter,
+    keyword: usize,
+    volume: Option<usize>,
+    columns: KeywordColumns,
+}
+
+fn layout(path: &Path, text: &str, encoding: Encoding) -> Result<Layout> {
+    if let Some(header) = find_header(text) {
+        let keyword = pick_column(path, &header, &KEYWORD_NAMES, "keyword")?
+            .expect("find_header returns lines naming a keyword column");
+        let volume = pick_column(path, &header, &VOLUME_NAMES, "volume")?;
+        return Ok(Layout {
+            offset: header.offset,
+            line: header.line,
+            has_header: true,
+            delimiter: header.delimiter,
+            keyword,
+            volume,
+            columns: KeywordColumns {
+                keyword: Some(header.fields[keyword].clone()),
+                volume: volume.map(|v| header.fields[v].clone()),
+                encoding,
+                delimiter: (header.fields.len() > 1).then_some(header.delimiter),
+            },
+        });
+    }
+    if is_plain_list(text) {
+        // Comma, so that a keyword quoted because it holds one reads as in any CSV.
+        return Ok(Layout {
+            offset: 0,
+            line: 1,
+            has_header: false,
+            delimiter: Delimiter::Comma,
+            keyword: 0,
+            volume: None,
+            columns: KeywordColumns {
+                keyword: None,
+                volume: None,
+                encoding,
+                delimiter: None,
+            },
+        });
+    }
+    Err(Error::input(
+        path,
+        None,
+        format!(
+            "no header naming a keyword column in the first {HEADER_SEARCH_LINES} lines \
+             (recognised names, any case: {})",
+            KEYWORD_NAMES.map(|n| format!("{n:?}")).join(", ")
+        ),
+    ))
+}
+
+/// A header line: where it is and its fields.
+struct Header {
+    offset: usize,
+    line: u64,
+    delimiter: Delimiter,
+    fields: Vec<String>,
+}
+
+/// The first line naming a keyword column. Title lines may stand above a header only when it
+/// has several columns: in a one-column file they would be keywords of a headerless list, and
+/// the "header" below them a keyword that happens to read "keyword".
+fn find_header(text: &str) -> Option<Header> {
+    let mut offset = 0;
+    let mut below_titles = false;
+    let lines = text.split_inclusive('\n').take(HEADER_SEARCH_LINES);
+    for (index, line) in lines.enumerate() {
+        let (delimiter, fields) = split_header(line);
+        if fields.iter().any(|f| is_one_of(f, &KEYWORD_NAMES)) {
+            return (!below_titles || fields.len() > 1).then_some(Header {
+                offset,
+                line: index as u64 + 1,
+                delimiter,
+                fields,
+            });
+        }
+        below_titles |= !line.trim().is_empty();
+        offset += line.len();
+    }
+    None
+}
+
+/// True when the first non-blank line is a single field: a list of keywords without a header.
+fn is_plain_list(text: &str) -> bool {
+    text.lines()
+        .find(|line| !line.trim().is_empty())
+        .is_none_or(|line| split_header(line).1.len() == 1)
+}
+
+/// The column named one of `names`. Two such columns are refused rather than one guessed.
+fn pick_column(path: &Path, header: &Header, names: &[&str], role: &str) -> Result<Option<usize>> {
+    let fields = &header.fields;
+    let mut found = (0..fields.len()).filter(|&i| is_one_of(&fields[i], names));
+    match (found.next(), found.next()) {
+        (Some(a), Some(b)) => Err(Error::input(
+            path,
+            Some(header.line),
+            format!(
+                "two {role} columns, {:?} and {:?}; remove one",
+                fields[a], fields[b]
+            ),
+        )),
+        (first, _) => Ok(first),
+    }
+}
+
+fn is_one_of(field: &str, names: &[&str]) -> bool {
+    names.iter().any(|name| field.eq_ignore_ascii_case(name))
+}
+
+/// A search volume: digits, optionally grouped in threes by `,` or a space (tools and
+/// spreadsheets write `1,200`, `1 200` or `1\u{202f}200`). Empty means 0: exports leave the
+/// cell empty when the tool has no data, which for clustering weight is the same as no searches.
 fn parse_volume(raw: &str) -> std::result::Result<i64, String> {
-    let cleaned: String = raw
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, ',' | ' ' | '_'))
-        .collect();
-    if cleaned.is_empty() {
+    let value = raw.trim();
+    if value.is_empty() {
         return Ok(0);
     }
-    match cleaned.parse::<i64>() {
-        Ok(v) if v < 0 => Err(format!("negative volume {raw:?}")),
-        Ok(v) => Ok(v),
-        Err(_) => Err(format!("volume {raw:?} is not a whole number")),
-    }
+    let separator = value.chars().find(|c| !c.is_ascii_digit());
+    let digits = match separator {
+        None => Some(value.to_string()),
+        // `1.200` is 1200 in German and 1.2 in English; volumes are never fractional, but
+        // guessing wrong scales a volume a thousandfold without a word, so it is refused.
+        Some('.') if ungroup(value, '.').is_some() => {
+            return Err(format!(
+                "volume {raw:?} is ambiguous: is \".\" a thousands separator or a decimal \
+                 point? Write it without \".\""
+            ));
+        }
+        Some(c @ (',' | ' ' | '\u{a0}' | '\u{202f}')) => ungroup(value, c),
+        Some(_) => None,
+    };
+    let digits = digits.ok_or_else(|| format!("volume {raw:?} is not a whole number >= 0"))?;
+    digits
+        .parse()
+        .map_err(|_| format!("volume {raw:?} is too large"))
+}
+
+/// The digits of `value` if it is digit groups joined by `separator`, all of three digits but
+/// the first (of one to three).
+fn ungroup(value: &str, separator: char) -> Option<String> {
+    let groups: Vec<&str> = value.split(separator).collect();
+    let well_formed = groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()))
+        && (1..=3).contains(&groups[0].len())
+        && groups[1..].iter().all(|g| g.len() == 3);
+    well_formed.then(|| groups.concat())
 }
 
 #[derive(Default)]
@@ -101,7 +264,12 @@ impl KeywordList {
         Ok(())
     }
 
-    fn finish(self, format: InputFormat, has_volumes: bool) -> Dataset {
+    fn finish(
+        self,
+        format: InputFormat,
+        has_volumes: bool,
+        columns: Option<KeywordColumns>,
+    ) -> Dataset {
         Dataset {
             kind: ItemKind::Keywords,
             format,
@@ -112,6 +280,7 @@ impl KeywordList {
             blake3: String::new(),
             merged_duplicates: self.merged,
             skipped_blank: self.blank,
+            columns,
         }
     }
 }
@@ -119,6 +288,7 @@ impl KeywordList {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{error_of, read_str};
+    use super::*;
 
     #[test]
     fn txt_trims_skips_blanks_and_merges_case_duplicates() {
@@ -160,13 +330,33 @@ mod tests {
         let text = "keyword,volume\n\"a\nb\",1\nc,-4\n";
         assert_eq!(
             error_of(read_str("neg.csv", text.as_bytes())),
-            format!("{}:4: negative volume \"-4\"", dir_file("neg.csv"))
+            format!(
+                "{}:4: volume \"-4\" is not a whole number >= 0",
+                dir_file("neg.csv")
+            )
         );
         let text = "keyword,volume\nc,lots\n";
         assert!(
             error_of(read_str("nn.csv", text.as_bytes()))
-                .ends_with(":2: volume \"lots\" is not a whole number")
+                .ends_with(":2: volume \"lots\" is not a whole number >= 0")
         );
+    }
+
+    #[test]
+    fn line_numbers_survive_crlf_and_blank_lines() {
+        let crlf = "Title\r\nkeyword,volume\r\n\"a\r\nb\",1\r\n\r\nc,2\r\n\r\n\r\nd,x\r\n";
+        let lf = crlf.replace("\r\n", "\n");
+        for (name, text) in [("crlf.csv", crlf), ("lf.csv", &lf)] {
+            assert_eq!(
+                error_of(read_str(name, text.as_bytes())),
+                format!(
+                    "{}:9: volume \"x\" is not a whole number >= 0",
+                    dir_file(name)
+                )
+            );
+        }
+        let text = "keyword,volume\r\n\r\n\r\nc,x\r\n";
+        assert!(error_of(read_str("crlf2.csv", text.as_bytes())).contains(":4: volume"));
     }
 
     #[test]
@@ -176,9 +366,169 @@ mod tests {
                 .ends_with(":3: invalid UTF-8")
         );
         assert!(
-            error_of(read_str("bad.csv", b"keyword\nok\nbad \xff\n"))
+            error_of(read_str("bad_utf8.csv", b"keyword\nok\nbad \xff\n"))
                 .ends_with(":3: invalid UTF-8")
         );
+    }
+
+    #[test]
+    fn volumes_are_whole_numbers_grouped_in_threes() {
+        for (raw, volume) in [
+            ("0", 0),
+            (" 1200 ", 1200),
+            ("", 0),
+            ("  ", 0),
+            ("1,200", 1200),
+            ("12,345,678", 12_345_678),
+            ("1 200", 1200),
+            ("1\u{a0}200", 1200),
+            ("1\u{202f}200", 1200),
+            ("007", 7),
+        ] {
+            assert_eq!(parse_volume(raw), Ok(volume), "{raw:?}");
+        }
+        for raw in [
+            "abc",
+            "-3",
+            "+3",
+            "1,2",
+            "12,00",
+            "1,2000",
+            ",200",
+            "1,200 300",
+            "1_200",
+            "1.5",
+            "1200.0",
+            "1.20",
+            "1,200.5",
+            "1K – 10K",
+        ] {
+            assert_eq!(
+                parse_volume(raw),
+                Err(format!("volume {raw:?} is not a whole number >= 0")),
+            );
+        }
+        for raw in ["1.200", "12.345.678"] {
+            assert!(
+                parse_volume(raw).unwrap_err().contains("is ambiguous"),
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            parse_volume("99999999999999999999"),
+            Err("volume \"99999999999999999999\" is too large".to_string())
+        );
+    }
+
+    #[test]
+    fn the_header_is_the_first_line_naming_a_keyword_column() {
+        let planner = "Keyword Stats 2024-05-01 at 10_12_33\nMay 1, 2023 - April 30, 2024\n\
+                       Keyword\tCurrency\tAvg. monthly searches\nshoes\tUSD\t10\n";
+        let header = find_header(planner).unwrap();
+        assert_eq!((header.line, header.delimiter), (3, Delimiter::Tab));
+        assert!(planner[header.offset..].starts_with("Keyword\t"));
+        assert_eq!(
+            header.fields,
+            ["Keyword", "Currency", "Avg. monthly searches"]
+        );
+
+        let header = find_header("\n \r\n QUERY \nshoes\n").unwrap();
+        assert_eq!((header.line, header.fields), (3, vec!["QUERY".to_string()]));
+        assert_eq!(
+            find_header("\"Keywords\";\"Volume\"\nshoes;5\n").map(|h| h.fields),
+            Some(vec!["Keywords".to_string(), "Volume".to_string()])
+        );
+        // A one-column file: lines above "keyword" are keywords, not titles.
+        assert!(find_header("shoes\nkeyword\nhats\n").is_none());
+        assert!(is_plain_list("shoes\nkeyword\nhats\n"));
+        assert!(is_plain_list("\n\"shoes, red\"\nhats\n"));
+        assert!(!is_plain_list("kw,volume\nshoes,10\n"));
+        let late = format!(
+            "{}keyword,volume\nshoes,5\n",
+            "title\n".repeat(HEADER_SEARCH_LINES)
+        );
+        assert!(find_header(&late).is_none());
+    }
+
+    #[test]
+    fn keyword_tool_layouts_report_their_columns() {
+        let planner = "Keyword Stats 2024-05-01 at 10_12_33\nMay 1, 2023 - April 30, 2024\n\
+                       Keyword\tCurrency\tAvg. monthly searches\tCompetition\n\
+                       shoes\tUSD\t1000\tLow\nhats\tUSD\t\tHigh\n";
+        let mut utf16 = vec![0xFF, 0xFE];
+        utf16.extend(planner.encode_utf16().flat_map(u16::to_le_bytes));
+        let data = read_str("gkp.csv", &utf16).unwrap();
+        assert_eq!(data.texts.as_deref().unwrap(), ["shoes", "hats"]);
+        assert_eq!(data.volumes.as_deref().unwrap(), [1000, 0]);
+        assert_eq!(
+            data.columns.unwrap(),
+            KeywordColumns {
+                keyword: Some("Keyword".into()),
+                volume: Some("Avg. monthly searches".into()),
+                encoding: Encoding::Utf16Le,
+                delimiter: Some(Delimiter::Tab),
+            }
+        );
+
+        let semrush =
+            "Keyword;Intent;Search Volume\nshoes;\"commercial, transactional\";\"1 200\"\n";
+        let data = read_str("semrush.csv", semrush.as_bytes()).unwrap();
+        assert_eq!(data.volumes.as_deref().unwrap(), [1200]);
+        let columns = data.columns.unwrap();
+        assert_eq!(columns.volume.as_deref(), Some("Search Volume"));
+        assert_eq!(columns.delimiter, Some(Delimiter::Semicolon));
+
+        let data = read_str("list.csv", b"shoes\n\"hats, red\"\n\nkeyword\n").unwrap();
+        assert_eq!(
+            data.texts.as_deref().unwrap(),
+            ["shoes", "hats, red", "keyword"]
+        );
+        assert!(data.volumes.is_none());
+        let columns = data.columns.unwrap();
+        assert_eq!((columns.keyword, columns.delimiter), (None, None));
+
+        let data = read_str("one.csv", b" Keywords \nshoes\n").unwrap();
+        assert_eq!(data.texts.as_deref().unwrap(), ["shoes"]);
+        assert_eq!(data.columns.unwrap().keyword.as_deref(), Some("Keywords"));
+    }
+
+    #[test]
+    fn layout_defects_name_the_file_and_line() {
+        let planner = "Keyword Stats\nMay 1, 2023 - April 30, 2024\n\
+                       Keyword\tAvg. monthly searches\nshoes\t10\nhats\tn/a\n";
+        assert_eq!(
+            error_of(read_str("gkp_na.csv", planner.as_bytes())),
+            format!(
+                "{}:5: volume \"n/a\" is not a whole number >= 0",
+                dir_file("gkp_na.csv")
+            )
+        );
+        assert_eq!(
+            error_of(read_str(
+                "two.csv",
+                b"Title\nKeyword,Volume,Search Volume\na,1,2\n"
+            )),
+            format!(
+                "{}:2: two volume columns, \"Volume\" and \"Search Volume\"; remove one",
+                dir_file("two.csv")
+            )
+        );
+        assert_eq!(
+            error_of(read_str("none.csv", b"kw,volume\nshoes,10\n")),
+            format!(
+                "{}: no header naming a keyword column in the first 10 lines (recognised \
+                 names, any case: \"keyword\", \"keywords\", \"query\")",
+                dir_file("none.csv")
+            )
+        );
+    }
+
+    #[test]
+    fn very_long_keywords_are_kept_whole() {
+        let long = "long keyword ".repeat(10_000);
+        let text = format!("keyword,volume\n\"{long}\",3\nshort,1\n");
+        let data = read_str("long.csv", text.as_bytes()).unwrap();
+        assert_eq!(data.texts.as_deref().unwrap(), [long.trim(), "short"]);
     }
 
     fn dir_file(name: &str) -> String {

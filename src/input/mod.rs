@@ -7,6 +7,9 @@ mod csv_vectors;
 mod jsonl;
 mod keywords;
 mod npy;
+mod text;
+
+pub use text::Encoding;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,7 +23,7 @@ use crate::error::{Error, Result};
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum InputFormat {
-    /// `.csv` with a `keyword` column and an optional `volume` column.
+    /// `.csv` with a keyword column and an optional volume column, as keyword tools export it.
     KeywordsCsv,
     /// `.txt`, one keyword per line.
     KeywordsTxt,
@@ -70,6 +73,45 @@ pub struct Dataset {
     pub merged_duplicates: usize,
     /// Blank keyword lines skipped.
     pub skipped_blank: usize,
+    /// How a keyword CSV was laid out.
+    pub columns: Option<KeywordColumns>,
+}
+
+/// The layout detected in a keyword CSV, reported so that a wrong guess is visible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeywordColumns {
+    /// Header name of the keyword column (trimmed); `None` for a headerless one-column list.
+    pub keyword: Option<String>,
+    pub volume: Option<String>,
+    pub encoding: Encoding,
+    /// `None` when there is one column, so nothing to separate.
+    pub delimiter: Option<Delimiter>,
+}
+
+/// The field separators a CSV header is tried with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delimiter {
+    Comma,
+    Tab,
+    Semicolon,
+}
+
+impl Delimiter {
+    pub fn name(self) -> &'static str {
+        match self {
+            Delimiter::Comma => "comma",
+            Delimiter::Tab => "tab",
+            Delimiter::Semicolon => "semicolon",
+        }
+    }
+
+    fn byte(self) -> u8 {
+        match self {
+            Delimiter::Comma => b',',
+            Delimiter::Tab => b'\t',
+            Delimiter::Semicolon => b';',
+        }
+    }
 }
 
 /// Where item vectors come from. Rows are read on demand, batch by batch.
@@ -150,16 +192,16 @@ pub fn read_input(path: &Path, format: Option<InputFormat>) -> Result<Dataset> {
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let blake3 = blake3::hash(&bytes).to_hex().to_string();
-    let text = strip_bom(&bytes);
+    let (text, encoding) = text::decode(path, &bytes)?;
     let format = match format {
         Some(format) => format,
-        None => detect(path, text)?,
+        None => detect(path, &text)?,
     };
     let mut dataset = match format {
-        InputFormat::KeywordsTxt => keywords::read_txt(path, text)?,
-        InputFormat::KeywordsCsv => keywords::read_csv(path, text)?,
-        InputFormat::EmbeddingsCsv => csv_vectors::read(path, text)?,
-        InputFormat::Jsonl => jsonl::read(path, text)?,
+        InputFormat::KeywordsTxt => keywords::read_txt(path, &text)?,
+        InputFormat::KeywordsCsv => keywords::read_csv(path, &text, encoding)?,
+        InputFormat::EmbeddingsCsv => csv_vectors::read(path, &text)?,
+        InputFormat::Jsonl => jsonl::read(path, &text)?,
         InputFormat::Npy => unreachable!("handled above"),
     };
     dataset.blake3 = blake3;
@@ -184,12 +226,12 @@ fn extension(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn detect(path: &Path, text: &[u8]) -> Result<InputFormat> {
+fn detect(path: &Path, text: &str) -> Result<InputFormat> {
     Ok(match extension(path).as_str() {
         "txt" => InputFormat::KeywordsTxt,
         "jsonl" | "ndjson" => InputFormat::Jsonl,
         "csv" | "tsv" => {
-            if csv_vectors::looks_like_vectors(text) {
+            if !keywords::has_keyword_header(text) && csv_vectors::looks_like_vectors(text) {
                 InputFormat::EmbeddingsCsv
             } else {
                 InputFormat::KeywordsCsv
@@ -208,32 +250,77 @@ fn detect(path: &Path, text: &[u8]) -> Result<InputFormat> {
     })
 }
 
-fn strip_bom(bytes: &[u8]) -> &[u8] {
-    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+/// Splits a header line with whichever of comma, tab or semicolon gives the most fields (comma
+/// on a tie, as the CSV default), and returns the fields trimmed.
+fn split_header(line: &str) -> (Delimiter, Vec<String>) {
+    // Counted outside quotes, which RFC 4180 places the same whatever the delimiter: parsing
+    // with a wrong delimiter would misread the quotes and split at quoted separators.
+    let splits = |delimiter: Delimiter| {
+        let mut quoted = false;
+        line.bytes()
+            .filter(|&b| {
+                quoted ^= b == b'"';
+                !quoted && b == delimiter.byte()
+            })
+            .count()
+    };
+    let delimiter =
+        [Delimiter::Tab, Delimiter::Semicolon]
+            .into_iter()
+            .fold(Delimiter::Comma, |best, next| {
+                if splits(next) > splits(best) {
+                    next
+                } else {
+                    best
+                }
+            });
+    let fields = csv_reader(line, delimiter)
+        .records()
+        .next()
+        .and_then(|record| record.ok())
+        .map(|record| record.iter().map(|f| f.trim().to_string()).collect())
+        .unwrap_or_default();
+    (delimiter, fields)
 }
 
-/// A CSV reader over `text` (comma, or tab when the header has tabs and no commas).
-fn csv_reader(text: &[u8]) -> csv::Reader<&[u8]> {
-    let header = text.split(|&b| b == b'\n').next().unwrap_or_default();
-    let delimiter = if header.contains(&b'\t') && !header.contains(&b',') {
-        b'\t'
-    } else {
-        b','
-    };
+fn csv_reader(text: &str, delimiter: Delimiter) -> csv::Reader<&[u8]> {
     csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(text)
+        .delimiter(delimiter.byte())
+        .from_reader(text.as_bytes())
 }
 
-/// Reads every CSV record as UTF-8 strings with its 1-based line, checking field counts.
-fn csv_records(path: &Path, text: &[u8]) -> Result<Vec<(u64, Vec<String>)>> {
-    let mut records = Vec::new();
+/// Calls `row` with every CSV record of `text` and its 1-based line in the file, `text` being
+/// the file from line `first_line` on. Every record must have the first one's width.
+fn csv_rows(
+    path: &Path,
+    text: &str,
+    delimiter: Delimiter,
+    first_line: u64,
+    mut row: impl FnMut(u64, &csv::StringRecord) -> Result<()>,
+) -> Result<()> {
+    let mut reader = csv_reader(text, delimiter);
+    let mut record = csv::StringRecord::new();
     let mut width = None;
-    for record in csv_reader(text).byte_records() {
-        let record = record.map_err(|e| csv_error(path, &e))?;
-        let line = record.position().map_or(0, |p| p.line());
+    // csv places a record where the previous one ended: inside its CRLF (rust-csv issue 395;
+    // Excel and the keyword tools write CRLF) and above any blank lines it skipped. Its line
+    // numbers lag accordingly, so lines are counted here from the record's first byte.
+    let (mut counted_to, mut line) = (0, first_line);
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) => return Err(csv_error(path, first_line, &e)),
+        }
+        let byte = record.position().map_or(0, |p| p.byte() as usize);
+        let start = byte
+            + text.as_bytes()[byte..]
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+        line += count_newlines(&text.as_bytes()[counted_to..start]);
+        counted_to = start;
         let expected = *width.get_or_insert(record.len());
         if record.len() != expected {
             return Err(Error::input(
@@ -242,21 +329,27 @@ fn csv_records(path: &Path, text: &[u8]) -> Result<Vec<(u64, Vec<String>)>> {
                 format!("expected {expected} fields, found {}", record.len()),
             ));
         }
-        let fields = record
-            .iter()
-            .map(|field| {
-                std::str::from_utf8(field)
-                    .map(str::to_string)
-                    .map_err(|_| Error::input(path, Some(line), "invalid UTF-8"))
-            })
-            .collect::<Result<_>>()?;
-        records.push((line, fields));
+        row(line, &record)?;
     }
+}
+
+fn count_newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// Every CSV record of `text` (delimited as its first line says) with its 1-based line.
+fn csv_records(path: &Path, text: &str) -> Result<Vec<(u64, Vec<String>)>> {
+    let (delimiter, _) = split_header(text.lines().next().unwrap_or_default());
+    let mut records = Vec::new();
+    csv_rows(path, text, delimiter, 1, |line, record| {
+        records.push((line, record.iter().map(str::to_string).collect()));
+        Ok(())
+    })?;
     Ok(records)
 }
 
-fn csv_error(path: &Path, e: &csv::Error) -> Error {
-    let line = e.position().map(|p| p.line());
+fn csv_error(path: &Path, first_line: u64, e: &csv::Error) -> Error {
+    let line = e.position().map(|p| first_line - 1 + p.line());
     Error::input(path, line, format!("malformed CSV: {e}"))
 }
 
@@ -363,6 +456,7 @@ fn embeddings(
         blake3: String::new(),
         merged_duplicates: 0,
         skipped_blank: 0,
+        columns: None,
     }
 }
 
@@ -391,6 +485,40 @@ pub(crate) mod tests {
             Ok(_) => panic!("expected an error"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn the_delimiter_is_the_one_giving_the_most_header_fields() {
+        let cases = [
+            (
+                "Keyword\tAvg. monthly searches\tCompetition\r\n",
+                Delimiter::Tab,
+                3,
+            ),
+            ("Keyword,Volume\n", Delimiter::Comma, 2),
+            ("Keyword;Volume;CPC (USD)", Delimiter::Semicolon, 3),
+            // Quoted delimiters do not split.
+            ("\"Keyword\",\"Bid; low; USD\"\n", Delimiter::Comma, 2),
+            (
+                "\"Keyword\"\t\"Bid, low, \"\"USD\"\"\"\n",
+                Delimiter::Tab,
+                2,
+            ),
+            (
+                "Keyword Stats 2024-05-01 at 10_12_33\n",
+                Delimiter::Comma,
+                1,
+            ),
+            ("a,b\tc;d", Delimiter::Comma, 2),
+        ];
+        for (line, delimiter, n) in cases {
+            let (found, fields) = split_header(line);
+            assert_eq!((found, fields.len()), (delimiter, n), "{line:?}");
+        }
+        assert_eq!(
+            split_header(" Keyword ;\"Search Volume\"\n").1,
+            ["Keyword", "Search Volume"]
+        );
     }
 
     #[test]

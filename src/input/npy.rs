@@ -127,6 +127,7 @@ pub(super) fn read(path: &Path) -> Result<Dataset> {
         blake3,
         merged_duplicates: 0,
         skipped_blank: 0,
+        columns: None,
     })
 }
 

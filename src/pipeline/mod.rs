@@ -23,7 +23,7 @@ use crate::core::plan::BatchPlan;
 use crate::core::rng::Rng;
 use crate::core::titles::{ClusterBook, ItemAttrs};
 use crate::error::{Error, Result};
-use crate::input::{self, Dataset, InputFormat, ItemKind};
+use crate::input::{self, Dataset, InputFormat, ItemKind, KeywordColumns};
 use crate::store::{
     self, AssignmentBlock, BatchCommit, ClusterRow, EncodedState, NewRun, Phase, Placement,
     RunRecord, RunStatus, Store,
@@ -208,6 +208,8 @@ pub struct IngestNotes {
     pub n_items: usize,
     pub merged_duplicates: usize,
     pub skipped_blank: usize,
+    /// The layout detected in a keyword CSV.
+    pub columns: Option<KeywordColumns>,
 }
 
 /// What `create` is asked to do.
@@ -257,6 +259,7 @@ pub fn create(
         n_items: data.len(),
         merged_duplicates: data.merged_duplicates,
         skipped_blank: data.skipped_blank,
+        columns: data.columns.clone(),
     });
     let config = resolve_config(&data, input_path, settings)?;
     let plan = config.plan(data.len());

@@ -6,6 +6,11 @@ use crate::support::{Sandbox, fixture};
 /// (fixture, expected stderr after `error: <path>`).
 const EXPECTED: &[(&str, &str)] = &[
     (
+        "bad_ambiguous_volume.csv",
+        ":3: volume \"1.200\" is ambiguous: is \".\" a thousands separator or a decimal point? \
+         Write it without \".\"",
+    ),
+    (
         "bad_big_endian.npy",
         ": unsupported dtype '>f4': expected little-endian float32 ('<f4') or float64 ('<f8')",
     ),
@@ -21,24 +26,36 @@ const EXPECTED: &[(&str, &str)] = &[
         ": Fortran-order arrays are not supported; save with C order",
     ),
     (
+        "bad_gkp_volume.csv",
+        ":5: volume \"1K \u{2013} 10K\" is not a whole number >= 0",
+    ),
+    (
         "bad_inf.jsonl",
         ":2: vector value 1 is infinite (or beyond f32 range)",
+    ),
+    (
+        "bad_invalid_utf16.csv",
+        ":3: invalid UTF-16 (unpaired surrogate)",
     ),
     ("bad_invalid_utf8.txt", ":3: invalid UTF-8"),
     (
         "bad_missing_column.csv",
-        ":1: missing column \"keyword\" (header: \"kw,volume\")",
+        ": no header naming a keyword column in the first 10 lines (recognised names, any \
+         case: \"keyword\", \"keywords\", \"query\")",
     ),
     ("bad_nan.csv", ":3: vector value 1 is NaN"),
     ("bad_nan.npy", ": row 1, column 1 (0-based) is NaN"),
-    ("bad_negative_volume.csv", ":5: negative volume \"-3\""),
+    (
+        "bad_negative_volume.csv",
+        ":5: volume \"-3\" is not a whole number >= 0",
+    ),
     (
         "bad_non_numeric.csv",
         ":3: column \"v1\": \"abc\" is not a number",
     ),
     (
         "bad_non_numeric_volume.csv",
-        ":3: volume \"lots\" is not a whole number",
+        ":3: volume \"lots\" is not a whole number >= 0",
     ),
     (
         "bad_not_2d.npy",
@@ -54,8 +71,16 @@ const EXPECTED: &[(&str, &str)] = &[
         ": truncated or padded data: shape (4, 3) needs 48 bytes, found 43",
     ),
     (
+        "bad_two_volume_columns.csv",
+        ":1: two volume columns, \"Volume\" and \"Search Volume\"; remove one",
+    ),
+    (
         "bad_unsupported_dtype.npy",
         ": unsupported dtype '<i4': expected little-endian float32 ('<f4') or float64 ('<f8')",
+    ),
+    (
+        "bad_utf16_no_bom.csv",
+        ":1: NUL byte: UTF-16 without a byte-order mark? Save as UTF-8, or UTF-16 with one",
     ),
 ];
 

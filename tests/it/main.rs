@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod crash;
 mod export;
+mod keyword_tools;
 mod quality;
 mod resume_property;
 mod support;
