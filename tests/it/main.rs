@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod crash;
 mod export;
+mod minilm;
 mod quality;
 mod resume_property;
 mod support;
