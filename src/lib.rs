@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod core;
+pub mod embed;
 pub mod error;
 pub mod input;
 pub mod pipeline;

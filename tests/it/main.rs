@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod export;
 mod keyword_tools;
+mod minilm;
 mod quality;
 mod resume_property;
 mod support;

@@ -1,42 +1,13 @@
 //! Clustering quality on real data: banking77 MiniLM embeddings against their intent labels
 //! (Casanueva et al. 2020, CC BY 4.0; read from `../shared/data`, not copied).
 
+use crate::support::{Sandbox, csv_records, read_npy};
 use std::collections::HashMap;
-use std::path::PathBuf;
-
-use crate::support::{Sandbox, csv_records};
 
 /// Intents kept in the subset (3,523 queries), and the ARI floor: seeds 0–5 score 0.62–0.71,
 /// while a broken algorithm (random, constant or shuffled labels) scores about 0.
 const N_INTENTS: i32 = 20;
 const ARI_FLOOR: f64 = 0.50;
-
-fn shared_data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(name)
-}
-
-/// Reads a C-order little-endian `.npy` and returns (shape, data bytes).
-fn read_npy(name: &str) -> (Vec<usize>, Vec<u8>) {
-    let bytes = std::fs::read(shared_data(name))
-        .unwrap_or_else(|e| panic!("{name}: {e} (../shared/data must be beside the repo)"));
-    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
-    let shape = header
-        .split("'shape': (")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap();
-    let shape = shape
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse().unwrap())
-        .collect();
-    (shape, bytes[10 + header_len..].to_vec())
-}
 
 fn write_npy_f32(path: &std::path::Path, rows: usize, cols: usize, data: &[u8]) {
     let mut header =

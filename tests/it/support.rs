@@ -176,3 +176,31 @@ pub fn csv_records(text: &str) -> Vec<Vec<String>> {
         .map(|r| r.unwrap().iter().map(str::to_string).collect())
         .collect()
 }
+
+/// A file of the shared read-only data, `../shared/data` beside the repository.
+pub fn shared_data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(name)
+}
+
+/// Reads a C-order little-endian `.npy` and returns (shape, data bytes).
+pub fn read_npy(name: &str) -> (Vec<usize>, Vec<u8>) {
+    let bytes = std::fs::read(shared_data(name))
+        .unwrap_or_else(|e| panic!("{name}: {e} (../shared/data must be beside the repo)"));
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    let shape = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let shape = shape
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    (shape, bytes[10 + header_len..].to_vec())
+}
