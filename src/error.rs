@@ -20,6 +20,8 @@ pub enum Error {
     // and each cause should appear once.
     #[error("{}: {err}", path.display())]
     Io { path: PathBuf, err: std::io::Error },
+    #[error("{0}")]
+    Model(#[from] crate::embed::EmbedError),
     #[error("sqlite: {0}")]
     Sqlite(rusqlite::Error),
     #[error("{}: {err}", path.display())]

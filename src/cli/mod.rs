@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::core::kmeans::Metric;
 use crate::input::InputFormat;
-use crate::pipeline::{self, Outcome, Settings, Tuning};
+use crate::pipeline::{self, Embedder, Outcome, Settings, Tuning};
 use crate::store::Store;
 
 /// Exit code after Ctrl-C, as shells report a SIGINT death.
@@ -79,6 +79,13 @@ struct CreateArgs {
     /// Batches without improvement of the smoothed inertia before centroids freeze
     #[arg(long, default_value_t = 10)]
     patience: u32,
+    /// How keywords become vectors
+    #[arg(long, value_enum, default_value_t = Embedder::Lexical)]
+    embedder: Embedder,
+    /// Directory of the sentence model [default: $KBATCH_MODEL_DIR, else
+    /// $XDG_DATA_HOME/kbatch/models/all-MiniLM-L6-v2]
+    #[arg(long, value_name = "DIR")]
+    model_dir: Option<PathBuf>,
     /// Cosine runs: items less similar than this to their centroid go to the `no_cluster`
     /// bucket of exports and never title a cluster [default: off]
     #[arg(long, value_name = "S")]
@@ -104,6 +111,9 @@ struct ResumeArgs {
     /// The input file, if it moved since create (it must be byte-identical)
     #[arg(long, value_name = "FILE")]
     input: Option<PathBuf>,
+    /// Directory of the sentence model, if not the default (it must be the same model)
+    #[arg(long, value_name = "DIR")]
+    model_dir: Option<PathBuf>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -181,6 +191,7 @@ fn create(db: &Path, args: CreateArgs) -> anyhow::Result<ExitCode> {
         n_clusters: args.clusters,
         metric: args.metric,
         min_similarity: args.min_similarity,
+        embedder: args.embedder,
         tuning: Tuning {
             batch_size: args.batch_size,
             first_batch_share: args.first_batch_share,
@@ -196,6 +207,7 @@ fn create(db: &Path, args: CreateArgs) -> anyhow::Result<ExitCode> {
         project: &args.project,
         input: &args.input,
         format: args.format,
+        model_dir: args.model_dir.as_deref(),
         settings,
     };
     let cancel = install_ctrl_c()?;
@@ -212,6 +224,7 @@ fn resume(db: &Path, args: ResumeArgs) -> anyhow::Result<ExitCode> {
         db,
         &args.project,
         args.input.as_deref(),
+        args.model_dir.as_deref(),
         progress.as_mut(),
         cancel,
     )?;

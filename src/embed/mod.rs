@@ -30,7 +30,10 @@ pub const MAX_SEQ_LEN: usize = 256;
 /// activations stay in cache and many batches keep both threads busy.
 const BATCH_TOKENS: usize = 512;
 
-const FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+/// The weights: what a run records the blake3 of, to resume with the same model.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+
+const FILES: [&str; 3] = ["config.json", "tokenizer.json", WEIGHTS_FILE];
 
 /// Why the model could not be loaded. Each message is one line naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +81,17 @@ impl Tokenized {
     /// Tokens over all texts, [CLS] and [SEP] included.
     pub fn total_tokens(&self) -> usize {
         self.ids.iter().map(Vec::len).sum()
+    }
+}
+
+/// The pipeline's seam for keyword vectors.
+impl crate::input::SentenceEmbedder for MiniLm {
+    fn dim(&self) -> usize {
+        MiniLm::dim(self)
+    }
+
+    fn embed(&self, texts: &[&str]) -> Vec<f32> {
+        MiniLm::embed(self, texts)
     }
 }
 

@@ -22,8 +22,9 @@ use crate::core::kmeans::{self, BatchOutcome, ClusterSums, KMeansState, Metric, 
 use crate::core::plan::BatchPlan;
 use crate::core::rng::Rng;
 use crate::core::titles::{ClusterBook, ItemAttrs};
+use crate::embed;
 use crate::error::{Error, Result};
-use crate::input::{self, Dataset, InputFormat, ItemKind, KeywordColumns};
+use crate::input::{self, Dataset, InputFormat, ItemKind, KeywordColumns, Vectors};
 use crate::store::{
     self, AssignmentBlock, BatchCommit, ClusterRow, EncodedState, NewRun, Phase, Placement,
     RunRecord, RunStatus, Store,
@@ -46,8 +47,25 @@ pub struct RunConfig {
     /// bucket in exports and never title a cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_similarity: Option<f64>,
+    /// How keywords become vectors (runs made before the choice existed are lexical).
+    #[serde(default)]
+    pub embedder: Embedder,
+    /// blake3 of the sentence model's weights, so `resume` embeds with the same model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_blake3: Option<String>,
     #[serde(flatten)]
     pub tuning: Tuning,
+}
+
+/// How keywords become vectors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Embedder {
+    /// Hashed character n-grams with TF-IDF: no model files, instant, spelling similarity only
+    #[default]
+    Lexical,
+    /// all-MiniLM-L6-v2 sentence embeddings, in process (install: scripts/install-model.sh)
+    Minilm,
 }
 
 /// The algorithm's knobs; each has a CLI default.
@@ -74,6 +92,7 @@ pub struct Settings {
     pub n_clusters: Option<usize>,
     pub metric: Option<Metric>,
     pub min_similarity: Option<f64>,
+    pub embedder: Embedder,
     pub tuning: Tuning,
 }
 
@@ -219,6 +238,8 @@ pub struct CreateRequest<'a> {
     pub input: &'a Path,
     /// Overrides detection from the extension.
     pub format: Option<InputFormat>,
+    /// Where the sentence model is; `None`: [`embed::default_model_dir`].
+    pub model_dir: Option<&'a Path>,
     pub settings: Settings,
 }
 
@@ -234,6 +255,7 @@ pub fn create(
         project,
         input: input_path,
         format,
+        model_dir,
         ref settings,
     } = *request;
     let command_start = Instant::now();
@@ -253,7 +275,7 @@ pub fn create(
             Err(e) => return Err(e),
         }
     }
-    let data = input::read_input(input_path, format)?;
+    let mut data = input::read_input(input_path, format)?;
     progress.ingested(&IngestNotes {
         input: input_path.to_path_buf(),
         n_items: data.len(),
@@ -261,7 +283,10 @@ pub fn create(
         skipped_blank: data.skipped_blank,
         columns: data.columns.clone(),
     });
-    let config = resolve_config(&data, input_path, settings)?;
+    let mut config = resolve_config(&data, input_path, settings)?;
+    if config.embedder == Embedder::Minilm {
+        config.model_blake3 = Some(attach_model(&mut data, model_dir)?);
+    }
     let plan = config.plan(data.len());
     let _lock = lock::ProjectLock::acquire(db, project)?;
     let mut store = Store::open(db)?;
@@ -288,11 +313,13 @@ pub fn create(
 }
 
 /// Continues `project` from its last committed unit. `input_override` points at a moved input
-/// file; either way its blake3 must match the one recorded at create.
+/// file; either way its blake3 must match the one recorded at create, as the sentence model's
+/// (found in `model_dir`, else the default place) must match the one it was created with.
 pub fn resume(
     db: &Path,
     project: &str,
     input_override: Option<&Path>,
+    model_dir: Option<&Path>,
     progress: &mut dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
@@ -313,7 +340,7 @@ pub fn resume(
     };
     // Reading hashes the bytes too; only a file that no longer parses is hashed again, to
     // tell "you changed it" from "it was always bad".
-    let data = match input::read_input(&input_path, Some(config.format)) {
+    let mut data = match input::read_input(&input_path, Some(config.format)) {
         Ok(data) if data.blake3 == run.input_blake3 => data,
         Ok(data) => return Err(changed(data.blake3)),
         Err(e) => match input::hash_file(&input_path) {
@@ -321,9 +348,29 @@ pub fn resume(
             _ => return Err(e),
         },
     };
+    if config.embedder == Embedder::Minilm {
+        let found = attach_model(&mut data, model_dir)?;
+        if config.model_blake3.as_deref() != Some(found.as_str()) {
+            return Err(Error::Params(format!(
+                "the sentence model differs from the one project {project:?} was created with \
+                 (weights blake3 {found}, recorded {}); resume with --model-dir pointing at it",
+                config.model_blake3.as_deref().unwrap_or("none")
+            )));
+        }
+    }
     let plan = config.plan(data.len());
     store.reset_abandoned(run.run_id)?;
     Engine::new(store, run, config, plan, &data)?.run(command_start, progress, cancel)
+}
+
+/// Loads the sentence model into `data` (a keyword dataset) and returns the blake3 of its
+/// weights.
+fn attach_model(data: &mut Dataset, model_dir: Option<&Path>) -> Result<String> {
+    let dir = model_dir.map_or_else(embed::default_model_dir, Path::to_path_buf);
+    let model = embed::MiniLm::load(&dir)?;
+    let weights = input::hash_file(&dir.join(embed::WEIGHTS_FILE))?;
+    data.vectors = Vectors::Model(Box::new(model));
+    Ok(weights)
 }
 
 fn stored_config(run: &RunRecord) -> Result<RunConfig> {
@@ -354,6 +401,11 @@ fn resolve_config(data: &Dataset, path: &Path, settings: &Settings) -> Result<Ru
     tuning
         .pass_chunk_size
         .get_or_insert_with(|| default_pass_chunk_size(n_clusters, data.dim(), tuning.batch_size));
+    if settings.embedder != Embedder::Lexical && data.kind != ItemKind::Keywords {
+        return Err(Error::Params(
+            "--embedder applies to keyword inputs; embeddings are used as they are".into(),
+        ));
+    }
     let metric = settings.metric.unwrap_or_else(|| default_metric(data));
     if let Some(min) = settings.min_similarity {
         if metric != Metric::Cosine {
@@ -372,6 +424,8 @@ fn resolve_config(data: &Dataset, path: &Path, settings: &Settings) -> Result<Ru
         metric,
         format: data.format,
         min_similarity: settings.min_similarity,
+        embedder: settings.embedder,
+        model_blake3: None,
         tuning,
     })
 }

@@ -130,3 +130,62 @@ fn a_missing_model_names_the_path_and_the_install_command() {
     );
     assert!(!msg.contains('\n'), "{msg}");
 }
+
+/// `create --embedder minilm`, killed after its second batch and resumed: the result equals an
+/// uninterrupted run's, and the committed batches' vectors are read back, not embedded again.
+#[test]
+fn keyword_runs_embed_each_batch_once_and_resume_exactly() {
+    model(); // installs the model where kbatch looks for it, when missing
+    let input = crate::support::fixture("keywords.txt");
+    let args = crate::support::create_p(
+        &input,
+        &["--embedder", "minilm", "--batch-size", "60", "--quiet"],
+    );
+    let reference = crate::support::Sandbox::new("minilm_reference");
+    reference.ok(&args);
+    let status = reference.status_json("p");
+    assert_eq!(status["items_embedded"], status["items_total"]);
+
+    let sb = crate::support::Sandbox::new("minilm_resume");
+    let mut child = sb.spawn_paused(&args, "after-commit:1");
+    crate::support::kill9(&mut child);
+    let vector_rows = |sb: &crate::support::Sandbox| -> Vec<(i64, i64, String)> {
+        let db = sb.read_db();
+        let mut stmt = db
+            .prepare("SELECT rowid, start_position, checksum FROM item_vectors ORDER BY rowid")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let before = vector_rows(&sb);
+    assert_eq!(before.len(), 2, "batches 0 and 1 stored their vectors");
+    assert_eq!(
+        sb.status_json("p")["items_embedded"],
+        sb.status_json("p")["items_done"]
+    );
+    sb.ok(&["resume", "--project", "p", "--quiet"]);
+    let after = vector_rows(&sb);
+    assert_eq!(after[..2], before[..], "resume read batches 0 and 1 back");
+    let embedded: i64 = sb
+        .read_db()
+        .query_row(
+            "SELECT sum(end_position - start_position) FROM item_vectors",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        embedded,
+        status["items_total"].as_i64().unwrap(),
+        "each once"
+    );
+    for what in [
+        &["export", "--project", "p"][..],
+        &["export", "--project", "p", "--clusters"],
+    ] {
+        assert_eq!(sb.ok(what), reference.ok(what));
+    }
+    assert!(sb.checkpoint_blob() == reference.checkpoint_blob());
+}

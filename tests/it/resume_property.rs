@@ -37,6 +37,7 @@ fn settings(batch_size: usize, pass_chunk_size: usize, seed: u64) -> Settings {
     Settings {
         n_clusters: None,
         min_similarity: None,
+        embedder: pipeline::Embedder::Lexical,
         metric: None,
         tuning: Tuning {
             batch_size,
@@ -65,6 +66,7 @@ fn run(
         project: "p",
         input: Path::new(input),
         format: None,
+        model_dir: None,
         settings: settings(batch_size, pass_chunk_size, seed),
     };
     let mut sessions = stops.iter().map(|&n| Some(n)).chain(std::iter::once(None));
@@ -78,7 +80,7 @@ fn run(
         let outcome = if std::mem::take(&mut first) {
             pipeline::create(db, &request, &mut progress, &cancel)
         } else {
-            pipeline::resume(db, "p", None, &mut progress, &cancel)
+            pipeline::resume(db, "p", None, None, &mut progress, &cancel)
         }
         .unwrap();
         match outcome {
