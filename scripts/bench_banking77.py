@@ -9,12 +9,14 @@ kbatch's figures as ratios to them. Data: ../shared/data (banking77, Casanueva e
 CC BY 4.0). kbatch's own figures need the standard library only.
 
     python3 scripts/bench_banking77.py [--reps 3] [--batch-size 500] [-- KBATCH_CREATE_FLAGS...]
+    python3 scripts/bench_banking77.py --texts -- --embedder minilm   # texts in, model in process
     /path/to/venv-with-sklearn/bin/python scripts/bench_banking77.py   # with references
 """
 
 import argparse
 import collections
 import csv
+import io
 import math
 import os
 import re
@@ -61,10 +63,26 @@ def nmi(a, b):
     return mi / ((ha + hb) / 2.0)
 
 
-def run_once(binary, workdir, rep, batch_size, extra):
+def write_texts(workdir):
+    """banking77's texts as a keyword list (newlines inside texts become spaces), and the label
+    of each text by its lowercased form, as kbatch merges duplicates case-insensitively."""
+    path = os.path.join(workdir, "banking77_texts.txt")
+    labels = read_npy_labels(os.path.join(DATA, "banking77_labels.npy"))
+    label_of = {}
+    with open(os.path.join(DATA, "banking77.csv"), newline="", encoding="utf-8") as f, \
+            open(path, "w", encoding="utf-8") as out:
+        for i, row in enumerate(csv.DictReader(f)):
+            text = " ".join(row["text"].split())
+            out.write(text + "\n")
+            label_of.setdefault(text.lower(), labels[i])
+    return path, label_of
+
+
+def run_once(binary, workdir, rep, batch_size, extra, texts):
     db = os.path.join(workdir, "bench-%d.sqlite" % rep)
+    source = texts[0] if texts else os.path.join(DATA, "banking77_minilm.npy")
     cmd = ["/usr/bin/time", "-f", "peak_rss_kb=%M", binary, "--db", db, "create", "--project", "b77",
-           "--input", os.path.join(DATA, "banking77_minilm.npy"), "--clusters", "77",
+           "--input", source, "--clusters", "77",
            "--batch-size", str(batch_size), "--seed", str(rep)] + extra
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     summary = [l for l in proc.stderr.splitlines() if l.startswith("project b77:")][-1]
@@ -74,10 +92,13 @@ def run_once(binary, workdir, rep, batch_size, extra):
     rss_mb = int(re.search(r"peak_rss_kb=(\d+)", proc.stderr).group(1)) / 1024.0
     export = subprocess.run([binary, "--db", db, "export", "--project", "b77"],
                             capture_output=True, text=True, check=True).stdout
-    rows = list(csv.DictReader(export.splitlines()))
-    labels = read_npy_labels(os.path.join(DATA, "banking77_labels.npy"))
+    rows = list(csv.DictReader(io.StringIO(export)))
     predicted = [int(r["cluster_id"]) for r in rows]
-    truth = [labels[int(r["item_id"])] for r in rows]
+    if texts:
+        truth = [texts[1][r["keyword"].lower()] for r in rows]
+    else:
+        labels = read_npy_labels(os.path.join(DATA, "banking77_labels.npy"))
+        truth = [labels[int(r["item_id"])] for r in rows]
     return dict(wall_s=wall, first_commit_s=first, commit_share_pct=commit_share,
                 peak_rss_mb=rss_mb, ari=ari(predicted, truth), nmi=nmi(predicted, truth))
 
@@ -113,14 +134,18 @@ def main():
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--no-references", action="store_true", help="kbatch's figures only")
+    parser.add_argument("--texts", action="store_true",
+                        help="cluster the texts as keywords (pass --embedder after --) instead of "
+                             "the precomputed vectors; implies --no-references")
     parser.add_argument("kbatch_args", nargs="*", help="more `kbatch create` flags, after --")
     args = parser.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     binary = os.path.join(ROOT, "target", "release", "kbatch")
     results = []
     with tempfile.TemporaryDirectory() as workdir:
+        texts = write_texts(workdir) if args.texts else None
         for rep in range(args.reps):
-            r = run_once(binary, workdir, rep, args.batch_size, args.kbatch_args)
+            r = run_once(binary, workdir, rep, args.batch_size, args.kbatch_args, texts)
             results.append(r)
             print("rep %d: " % rep + ", ".join("%s=%.3f" % kv for kv in r.items()), flush=True)
     print("median of %d, seeds 0..%d (banking77 13,083 x 384, k=77, batch %d, %d threads available):"
@@ -128,7 +153,7 @@ def main():
     for key in results[0]:
         values = [r[key] for r in results]
         print("  %-17s %.3f (min %.3f, max %.3f)" % (key, statistics.median(values), min(values), max(values)))
-    if args.no_references:
+    if args.no_references or args.texts:
         return
     references = reference_runs(args.reps, args.batch_size)
     if references is None:
