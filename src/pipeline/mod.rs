@@ -283,10 +283,15 @@ pub fn create(
         skipped_blank: data.skipped_blank,
         columns: data.columns.clone(),
     });
+    // The model goes in first: it sets the dimension that defaults are sized by.
+    let model_blake3 = match settings.embedder {
+        Embedder::Minilm if data.kind == ItemKind::Keywords => {
+            Some(attach_model(&mut data, model_dir)?)
+        }
+        _ => None,
+    };
     let mut config = resolve_config(&data, input_path, settings)?;
-    if config.embedder == Embedder::Minilm {
-        config.model_blake3 = Some(attach_model(&mut data, model_dir)?);
-    }
+    config.model_blake3 = model_blake3;
     let plan = config.plan(data.len());
     let _lock = lock::ProjectLock::acquire(db, project)?;
     let mut store = Store::open(db)?;
