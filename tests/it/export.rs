@@ -99,3 +99,45 @@ fn export_of_an_unknown_project_or_database_fails_cleanly() {
         "reading commands never create a database"
     );
 }
+
+/// `status` names the phase a live run is in: clustering, refining, final pass.
+#[test]
+fn status_shows_the_phase_while_running() {
+    let input = fixture("keywords.csv");
+    let args = create_p(
+        &input,
+        &[
+            "--pass-chunk-size",
+            "300",
+            "--refine-epochs",
+            "2",
+            "--tol",
+            "0",
+            "--quiet",
+        ],
+    );
+    let reference = Sandbox::new("phase_reference");
+    reference.ok(&args);
+    let out = reference.ok(&["status", "--project", "p", "--show-batches", "--json"]);
+    let batches = serde_json::from_str::<serde_json::Value>(&out).unwrap()["batches"].clone();
+    let first_of = |phase: &str| {
+        batches
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|b| b["phase"] == phase)
+            .unwrap()
+    };
+    for (after, phase) in [
+        (0, "clustering"),
+        (first_of("refine") + 1, "refining"),
+        (first_of("final"), "final pass"),
+    ] {
+        let sb = Sandbox::new(&format!("phase_{after}"));
+        let mut child = sb.spawn_paused(&args, &format!("after-commit:{after}"));
+        let status = sb.status_json("p");
+        assert_eq!(status["phase"], phase, "after unit {after}");
+        assert_eq!(status["status"], "running");
+        kill9(&mut child);
+    }
+}
