@@ -21,7 +21,7 @@ pub enum Error {
     #[error("{}: {err}", path.display())]
     Io { path: PathBuf, err: std::io::Error },
     #[error("{0}")]
-    Model(#[from] crate::embed::EmbedError),
+    Model(crate::embed::EmbedError),
     #[error("sqlite: {0}")]
     Sqlite(rusqlite::Error),
     #[error("{}: {err}", path.display())]
@@ -95,6 +95,12 @@ impl Error {
             path: path.to_path_buf(),
             err,
         }
+    }
+}
+
+impl From<crate::embed::EmbedError> for Error {
+    fn from(err: crate::embed::EmbedError) -> Self {
+        Error::Model(err)
     }
 }
 

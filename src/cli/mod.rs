@@ -94,7 +94,7 @@ struct CreateArgs {
     #[arg(long, default_value_t = REFINE_EPOCHS)]
     refine_epochs: u32,
     /// Least items per commit in refinement epochs and the final pass
-    /// [default: ~50 ms of computation, at least --batch-size]
+    /// [default: ~100 ms of computation, at least --batch-size]
     #[arg(long)]
     pass_chunk_size: Option<usize>,
     #[command(flatten)]

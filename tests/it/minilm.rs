@@ -189,3 +189,29 @@ fn keyword_runs_embed_each_batch_once_and_resume_exactly() {
     }
     assert!(sb.checkpoint_blob() == reference.checkpoint_blob());
 }
+
+#[test]
+fn create_without_the_model_says_how_to_install_it_and_writes_nothing() {
+    let sb = crate::support::Sandbox::new("minilm_missing");
+    let missing = sb.path("no-model");
+    let input = crate::support::fixture("keywords.txt");
+    let args = crate::support::create_p(
+        &input,
+        &[
+            "--embedder",
+            "minilm",
+            "--model-dir",
+            missing.to_str().unwrap(),
+        ],
+    );
+    let out = sb.run(&args);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "error: {} not found: install all-MiniLM-L6-v2 with `scripts/install-model.sh {}`",
+        missing.display(),
+        missing.display()
+    );
+    assert_eq!(stderr.lines().last(), Some(expected.as_str()), "{stderr}");
+    assert!(!sb.db().exists(), "nothing written");
+}
