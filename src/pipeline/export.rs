@@ -162,10 +162,12 @@ pub fn export_items<E: From<Error>>(
 /// Keyword runs also get each cluster's hub and distinctive terms.
 pub fn export_clusters(store: &Store, project: &str) -> Result<Vec<ClusterExportRow>, Error> {
     let run = store.find_run(project)?;
-    Ok(cluster_rows(&Committed::read(store, &run)?))
+    Ok(cluster_rows(&Committed::read(store, &run)?, true))
 }
 
-fn cluster_rows(committed: &Committed) -> Vec<ClusterExportRow> {
+/// The cluster rows; `top_terms` stay empty unless asked for (the keyword rows only need
+/// each cluster's hub and volume, and class-based TF-IDF reads every keyword again).
+fn cluster_rows(committed: &Committed, with_top_terms: bool) -> Vec<ClusterExportRow> {
     let keywords = committed.config.format.item_kind() == ItemKind::Keywords;
     let mut ids: Vec<Option<u32>> = committed.titles.keys().map(|&c| Some(c)).collect();
     ids.sort();
@@ -187,7 +189,7 @@ fn cluster_rows(committed: &Committed) -> Vec<ClusterExportRow> {
                 .collect()
         })
     };
-    let top = if keywords {
+    let top = if keywords && with_top_terms {
         let real: Vec<Vec<&str>> = ids.iter().filter(|c| c.is_some()).map(texts).collect();
         terms::top_terms(&real, TOP_TERMS)
     } else {
@@ -227,7 +229,7 @@ fn cluster_rows(committed: &Committed) -> Vec<ClusterExportRow> {
 pub fn export_keywords(store: &Store, project: &str) -> Result<Vec<KeywordRow>, Error> {
     let run = store.find_run(project)?;
     let committed = Committed::read(store, &run)?;
-    let clusters = cluster_rows(&committed);
+    let clusters = cluster_rows(&committed, false);
     let by_cluster: HashMap<Option<u32>, &ClusterExportRow> =
         clusters.iter().map(|c| (c.cluster_id, c)).collect();
     let mut rows: Vec<KeywordRow> = committed
