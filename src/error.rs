@@ -35,6 +35,8 @@ pub enum Error {
         found: i64,
         supported: i64,
     },
+    #[error("no kbatch database at {} (see --db)", .0.display())]
+    NoDatabase(PathBuf),
     #[error("project {0:?} already exists; continue it with: kbatch resume --project {0}")]
     ProjectExists(String),
     #[error("no project named {0:?} in this database")]

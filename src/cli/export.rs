@@ -6,25 +6,39 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::Args;
 
-use super::{ExportArgs, ignore_broken_pipe};
-use crate::input::ItemKind;
-use crate::pipeline;
-use crate::store::Store;
+use super::ignore_broken_pipe;
+use crate::pipeline::{self, ItemKind, Reader};
 
-pub(super) fn run(store: &Store, args: &ExportArgs) -> anyhow::Result<ExitCode> {
+#[derive(Args)]
+pub(super) struct ExportArgs {
+    #[arg(long)]
+    pub(super) project: String,
+    /// Write here instead of stdout (atomically: complete or not at all)
+    #[arg(long, value_name = "FILE")]
+    pub(super) output: Option<PathBuf>,
+    /// One row per cluster instead of one per item
+    #[arg(long)]
+    pub(super) clusters: bool,
+    /// Start with a UTF-8 byte order mark, so spreadsheet software detects the encoding
+    #[arg(long)]
+    pub(super) bom: bool,
+}
+
+pub(super) fn run(reader: &Reader, args: &ExportArgs) -> anyhow::Result<ExitCode> {
     ignore_broken_pipe(match &args.output {
-        Some(path) => write_atomically(path, |out| write_csv(store, args, out)),
-        None => write_csv(store, args, &mut io::stdout().lock()),
+        Some(path) => write_atomically(path, |out| write_csv(reader, args, out)),
+        None => write_csv(reader, args, &mut io::stdout().lock()),
     })
 }
 
-fn write_csv(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if args.bom {
         out.write_all("\u{feff}".as_bytes())?;
     }
     let mut csv = csv::Writer::from_writer(out);
-    let keywords = pipeline::item_kind(store, &args.project)? == ItemKind::Keywords;
+    let keywords = reader.item_kind(&args.project)? == ItemKind::Keywords;
     match (args.clusters, keywords) {
         (true, true) => {
             csv.write_record([
@@ -35,7 +49,7 @@ fn write_csv(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> anyhow::R
                 "total_volume",
                 "top_terms",
             ])?;
-            for c in pipeline::export_clusters(store, &args.project)? {
+            for c in reader.export_clusters(&args.project)? {
                 csv.write_record([
                     cluster_id(c.cluster_id),
                     c.title,
@@ -48,7 +62,7 @@ fn write_csv(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> anyhow::R
         }
         (true, false) => {
             csv.write_record(["cluster_id", "title", "size", "total_volume"])?;
-            for c in pipeline::export_clusters(store, &args.project)? {
+            for c in reader.export_clusters(&args.project)? {
                 csv.write_record([
                     cluster_id(c.cluster_id),
                     c.title,
@@ -68,7 +82,7 @@ fn write_csv(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> anyhow::R
                 "similarity",
                 "batch",
             ])?;
-            for row in pipeline::export_keywords(store, &args.project)? {
+            for row in reader.export_keywords(&args.project)? {
                 csv.write_record([
                     row.keyword,
                     row.volume.map(|v| v.to_string()).unwrap_or_default(),
@@ -91,7 +105,7 @@ fn write_csv(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> anyhow::R
                 "distance",
                 "batch",
             ])?;
-            pipeline::export_items(store, &args.project, |row| -> anyhow::Result<()> {
+            reader.export_items(&args.project, |row| -> anyhow::Result<()> {
                 csv.write_record([
                     row.item_id,
                     row.text.unwrap_or_default(),

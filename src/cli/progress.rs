@@ -5,8 +5,7 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{report, say};
-use crate::pipeline::{IngestNotes, Progress, UnitCommitted};
-use crate::store::Phase;
+use crate::pipeline::{IngestNotes, Phase, Progress, UnitCommitted};
 
 /// The progress sink for this process's stderr.
 pub fn for_stderr(quiet: bool) -> Box<dyn Progress> {

@@ -2,8 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::input::KeywordColumns;
-use crate::pipeline::{IngestNotes, RunPhase, RunTimings, StatusReport};
+use crate::pipeline::{IngestNotes, KeywordColumns, RunPhase, RunTimings, StatusReport};
 
 /// What ingest found, as one line.
 pub fn ingest_notes(notes: &IngestNotes) -> String {
@@ -127,7 +126,7 @@ pub fn project(r: &StatusReport) -> String {
         for b in batches {
             let phase = match b.epoch {
                 Some(epoch) => format!("{}{}", b.phase, epoch + 1),
-                None => b.phase.clone(),
+                None => b.phase.to_string(),
             };
             let _ = write!(
                 out,

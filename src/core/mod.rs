@@ -6,6 +6,7 @@
 //! and results do not depend on the number of threads.
 
 pub mod distance;
+pub mod embedder;
 pub mod kmeans;
 pub mod lexical;
 pub mod plan;

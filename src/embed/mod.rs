@@ -85,7 +85,7 @@ impl Tokenized {
 }
 
 /// The pipeline's seam for keyword vectors.
-impl crate::input::SentenceEmbedder for MiniLm {
+impl crate::core::embedder::SentenceEmbedder for MiniLm {
     fn dim(&self) -> usize {
         MiniLm::dim(self)
     }

@@ -14,6 +14,7 @@ pub use text::Encoding;
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::core::embedder::SentenceEmbedder;
 use crate::core::lexical::{LEXICAL_DIM, LexicalEmbedder};
 use crate::error::{Error, Result};
 
@@ -125,13 +126,6 @@ pub enum Vectors {
     /// Keywords embedded by a sentence model: costly, so the pipeline embeds each batch once
     /// and stores the vectors.
     Model(Box<dyn SentenceEmbedder>),
-}
-
-/// A sentence embedder for keywords.
-pub trait SentenceEmbedder: Send + Sync {
-    fn dim(&self) -> usize;
-    /// `texts.len() × dim` row-major vectors.
-    fn embed(&self, texts: &[&str]) -> Vec<f32>;
 }
 
 impl Dataset {

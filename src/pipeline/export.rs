@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 
-use super::{RunConfig, placements, reported_distance, stored_config};
+use super::config::{RunConfig, stored_config};
+use super::engine::{placements, reported_distance};
 use crate::core::distance::Nearest;
 use crate::core::plan::BatchPlan;
 use crate::core::terms;
@@ -61,7 +62,7 @@ pub struct KeywordRow {
 }
 
 /// Whether `project` clusters keywords (and so exports in the keyword layout).
-pub fn item_kind(store: &Store, project: &str) -> Result<ItemKind, Error> {
+pub(super) fn item_kind(store: &Store, project: &str) -> Result<ItemKind, Error> {
     Ok(stored_config(&store.find_run(project)?)?.format.item_kind())
 }
 
@@ -130,7 +131,7 @@ impl Committed {
 
 /// Calls `each` for every committed item of an embedding run, by item index, from one
 /// consistent snapshot. `each`'s own errors (a closed pipe, say) pass through unchanged.
-pub fn export_items<E: From<Error>>(
+pub(super) fn export_items<E: From<Error>>(
     store: &Store,
     project: &str,
     mut each: impl FnMut(ExportRow) -> Result<(), E>,
@@ -160,7 +161,10 @@ pub fn export_items<E: From<Error>>(
 
 /// Every cluster that has a title, by id, then the `no_cluster` bucket if it holds any item.
 /// Keyword runs also get each cluster's hub and distinctive terms.
-pub fn export_clusters(store: &Store, project: &str) -> Result<Vec<ClusterExportRow>, Error> {
+pub(super) fn export_clusters(
+    store: &Store,
+    project: &str,
+) -> Result<Vec<ClusterExportRow>, Error> {
     let run = store.find_run(project)?;
     Ok(cluster_rows(&Committed::read(store, &run)?, true))
 }
@@ -226,7 +230,7 @@ fn cluster_rows(committed: &Committed, with_top_terms: bool) -> Vec<ClusterExpor
 
 /// Every committed keyword, clusters by total volume (largest first, the `no_cluster` bucket
 /// last), within a cluster by volume, then similarity, then keyword.
-pub fn export_keywords(store: &Store, project: &str) -> Result<Vec<KeywordRow>, Error> {
+pub(super) fn export_keywords(store: &Store, project: &str) -> Result<Vec<KeywordRow>, Error> {
     let run = store.find_run(project)?;
     let committed = Committed::read(store, &run)?;
     let clusters = cluster_rows(&committed, false);

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::lock;
 use crate::error::Result;
-use crate::store::{BatchRow, RunRecord, RunStatus, Store};
+use crate::store::{BatchRow, Phase, RunRecord, RunStatus, Store, UnitStatus};
 
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -72,7 +72,7 @@ pub struct StatusReport {
 }
 
 /// The report for one project.
-pub fn project_status(
+pub(super) fn project_status(
     db: &Path,
     store: &Store,
     project: &str,
@@ -83,7 +83,7 @@ pub fn project_status(
 }
 
 /// One report per project, by name.
-pub fn all_status(db: &Path, store: &Store) -> Result<Vec<StatusReport>> {
+pub(super) fn all_status(db: &Path, store: &Store) -> Result<Vec<StatusReport>> {
     store
         .list_runs()?
         .into_iter()
@@ -100,20 +100,20 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
         RunStatus::Running if pid.is_none() => RunStatus::Interrupted,
         other => other,
     };
-    let of_phase = |phase: &'static str| rows.iter().filter(move |r| r.phase == phase);
-    let completed = |r: &&BatchRow| r.status == "completed";
-    let cluster_done: Vec<&BatchRow> = of_phase("cluster").filter(completed).collect();
-    let final_total = of_phase("final").count();
-    let final_done = of_phase("final").filter(completed).count();
-    let refine_left = of_phase("refine")
-        .filter(|r| !matches!(r.status.as_str(), "completed" | "skipped"))
+    let of_phase = |phase: Phase| rows.iter().filter(move |r| r.phase == phase);
+    let completed = |r: &&BatchRow| r.status == UnitStatus::Completed;
+    let cluster_done: Vec<&BatchRow> = of_phase(Phase::Cluster).filter(completed).collect();
+    let final_total = of_phase(Phase::Final).count();
+    let final_done = of_phase(Phase::Final).filter(completed).count();
+    let refine_left = of_phase(Phase::Refine)
+        .filter(|r| !r.status.is_done())
         .count();
     // An epoch is done when its last chunk is: that chunk records the epoch's centroid shift.
-    let epochs_done: Vec<&BatchRow> = of_phase("refine")
+    let epochs_done: Vec<&BatchRow> = of_phase(Phase::Refine)
         .filter(completed)
         .filter(|r| r.centroid_shift.is_some())
         .collect();
-    let refine_epochs_max = of_phase("refine")
+    let refine_epochs_max = of_phase(Phase::Refine)
         .filter_map(|r| r.epoch)
         .max()
         .map_or(0, |e| e as usize + 1);
@@ -136,10 +136,7 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
         status,
         pid,
         phase,
-        batches_done: rows
-            .iter()
-            .filter(|r| matches!(r.status.as_str(), "completed" | "skipped"))
-            .count(),
+        batches_done: rows.iter().filter(|r| r.status.is_done()).count(),
         batches_total: rows.len(),
         cluster_batches_done: cluster_done.len(),
         cluster_batches_total: run.n_batches,
@@ -166,9 +163,9 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
 /// While the run's process is alive, the unit after the last one done is being computed.
 fn in_flight(mut rows: Vec<BatchRow>, status: RunStatus) -> Vec<BatchRow> {
     if status == RunStatus::Running
-        && let Some(next) = rows.iter_mut().find(|r| r.status == "pending")
+        && let Some(next) = rows.iter_mut().find(|r| r.status == UnitStatus::Pending)
     {
-        next.status = "processing".to_string();
+        next.status = UnitStatus::Processing;
     }
     rows
 }
@@ -177,13 +174,13 @@ fn in_flight(mut rows: Vec<BatchRow>, status: RunStatus) -> Vec<BatchRow> {
 fn eta_s(rows: &[BatchRow]) -> Option<f64> {
     let (done_ms, done_items) = rows
         .iter()
-        .filter(|r| r.status == "completed")
+        .filter(|r| r.status == UnitStatus::Completed)
         .fold((0i64, 0i64), |(ms, n), r| {
             (ms + r.processing_time_ms.unwrap_or(0), n + r.batch_size)
         });
     let left: i64 = rows
         .iter()
-        .filter(|r| !matches!(r.status.as_str(), "completed" | "skipped"))
+        .filter(|r| !r.status.is_done())
         .map(|r| r.batch_size)
         .sum();
     (done_items > 0).then(|| left as f64 * done_ms as f64 / done_items as f64 / 1000.0)

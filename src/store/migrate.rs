@@ -187,7 +187,7 @@ mod tests {
             .pragma_query_value(None, "foreign_keys", |r| r.get(0))
             .unwrap();
         assert!(fk, "foreign keys are back on");
-        let blocks = super::super::load_blocks(&conn, 1).unwrap();
+        let blocks = super::super::read::load_blocks(&conn, 1).unwrap();
         let label = |cluster, sq_dist| Nearest { cluster, sq_dist };
         assert_eq!(blocks.len(), 2);
         assert_eq!((blocks[0].start, blocks[0].written_by), (0, 2));

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use kbatch::pipeline::{
     self, CreateRequest, IngestNotes, Outcome, Progress, Settings, Tuning, UnitCommitted,
 };
-use kbatch::store::Store;
 use proptest::prelude::*;
 
 use crate::support::{Sandbox, fixture};
@@ -88,22 +87,22 @@ fn run(
             Outcome::Interrupted { .. } => {}
         }
     }
-    let store = Store::open(db).unwrap();
-    let run = store.find_run("p").unwrap();
+    let reader = pipeline::Reader::open(db).unwrap();
     let mut rows = Vec::new();
-    pipeline::export_items(&store, "p", |r| -> kbatch::error::Result<()> {
-        rows.push(format!(
-            "{}|{:?}|{}|{}|{}",
-            r.item_id,
-            r.cluster_id,
-            r.cluster_title,
-            r.distance.to_bits(),
-            r.batch
-        ));
-        Ok(())
-    })
-    .unwrap();
-    (rows, store.checkpoint_bytes(run.run_id).unwrap().unwrap())
+    reader
+        .export_items("p", |r| -> kbatch::error::Result<()> {
+            rows.push(format!(
+                "{}|{:?}|{}|{}|{}",
+                r.item_id,
+                r.cluster_id,
+                r.cluster_title,
+                r.distance.to_bits(),
+                r.batch
+            ));
+            Ok(())
+        })
+        .unwrap();
+    (rows, reader.checkpoint_bytes("p").unwrap().unwrap())
 }
 
 proptest! {

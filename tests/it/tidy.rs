@@ -69,3 +69,70 @@ fn only_the_store_speaks_sql() {
         }
     }
 }
+
+/// The layers, top to bottom: each module may name only the modules listed for it. The
+/// command line (and any other front end) reaches storage, input and models only through the
+/// pipeline; the core names nothing else in the crate.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("cli", &["pipeline", "error"]),
+    (
+        "pipeline",
+        &["store", "input", "embed", "core", "error", "testhook"],
+    ),
+    ("store", &["core", "error", "testhook"]),
+    ("input", &["core", "error"]),
+    ("embed", &["core"]),
+    ("error", &["embed"]),
+    ("testhook", &[]),
+    ("core", &[]),
+];
+
+/// The crate modules a line of code names through `crate::…` paths (comments skipped).
+fn named_modules(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or_default();
+        for (i, _) in code.match_indices("crate::") {
+            let rest = &code[i + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                let group = group.split('}').next().unwrap_or_default();
+                names.extend(group.split(',').filter_map(|p| {
+                    let name = p.trim().split("::").next()?.trim();
+                    (!name.is_empty()).then(|| name.to_string())
+                }));
+            } else {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn layers_depend_only_downwards() {
+    for file in rust_files(&src()) {
+        let relative = file.strip_prefix(src()).unwrap();
+        let top = relative.components().next().unwrap().as_os_str();
+        let module = top.to_string_lossy().trim_end_matches(".rs").to_string();
+        if matches!(module.as_str(), "lib" | "main") {
+            continue;
+        }
+        let allowed = LAYERS
+            .iter()
+            .find(|(name, _)| *name == module)
+            .unwrap_or_else(|| panic!("module {module} has no place in tidy.rs's LAYERS"))
+            .1;
+        let text = std::fs::read_to_string(&file).unwrap();
+        for named in named_modules(&text) {
+            assert!(
+                named == module || allowed.contains(&named.as_str()),
+                "{} names crate::{named}; {module} may name only {allowed:?}",
+                file.display()
+            );
+        }
+    }
+}

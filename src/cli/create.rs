@@ -1,0 +1,96 @@
+//! `kbatch create`: the flags of a new project, and the run.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{OutputArgs, finish, install_ctrl_c, progress};
+use crate::pipeline::{self, Embedder, InputFormat, Metric, Settings, Tuning};
+
+#[derive(Args)]
+pub(super) struct CreateArgs {
+    #[arg(long)]
+    pub(super) project: String,
+    /// Keywords (.csv, .txt) or embeddings (.jsonl, .csv, .npy)
+    #[arg(long, value_name = "FILE")]
+    pub(super) input: PathBuf,
+    /// Input layout [default: from the file extension]
+    #[arg(long, value_enum)]
+    pub(super) format: Option<InputFormat>,
+    #[arg(long, default_value_t = 500)]
+    pub(super) batch_size: usize,
+    /// Number of clusters [default: √(items/2), within 2..=1000]
+    #[arg(long)]
+    pub(super) clusters: Option<usize>,
+    /// [default: cosine for keywords and unit-norm embeddings, else euclidean]
+    #[arg(long, value_enum)]
+    pub(super) metric: Option<Metric>,
+    #[arg(long, default_value_t = 42)]
+    pub(super) seed: u64,
+    /// Share of the items in batch 0, which is clustered to convergence first
+    #[arg(long, default_value_t = 0.1)]
+    pub(super) first_batch_share: f64,
+    /// Relative centroid shift that ends Lloyd iterations (on batch 0 and in refinement)
+    #[arg(long, default_value_t = 0.01)]
+    pub(super) tol: f64,
+    /// Cap on Lloyd iterations on batch 0
+    #[arg(long, default_value_t = 100)]
+    pub(super) max_iter: u32,
+    /// Batches without improvement of the smoothed inertia before centroids freeze
+    #[arg(long, default_value_t = 10)]
+    pub(super) patience: u32,
+    /// How keywords become vectors
+    #[arg(long, value_enum, default_value_t = Embedder::Lexical)]
+    pub(super) embedder: Embedder,
+    /// Directory of the sentence model [default: $KBATCH_MODEL_DIR, else
+    /// $XDG_DATA_HOME/kbatch/models/all-MiniLM-L6-v2]
+    #[arg(long, value_name = "DIR")]
+    pub(super) model_dir: Option<PathBuf>,
+    /// Cosine runs: items less similar than this to their centroid go to the `no_cluster`
+    /// bucket of exports and never title a cluster [default: off]
+    #[arg(long, value_name = "S")]
+    pub(super) min_similarity: Option<f64>,
+    /// Most Lloyd epochs over all items after the batches (0: none)
+    #[arg(long, default_value_t = REFINE_EPOCHS)]
+    pub(super) refine_epochs: u32,
+    /// Least items per commit in refinement epochs and the final pass
+    /// [default: ~100 ms of computation, at least --batch-size]
+    #[arg(long)]
+    pub(super) pass_chunk_size: Option<usize>,
+    #[command(flatten)]
+    pub(super) output: OutputArgs,
+}
+
+/// Default cap on refinement epochs (see README, "Refinement").
+const REFINE_EPOCHS: u32 = 10;
+
+pub(super) fn run(db: &Path, args: CreateArgs) -> anyhow::Result<ExitCode> {
+    let settings = Settings {
+        n_clusters: args.clusters,
+        metric: args.metric,
+        min_similarity: args.min_similarity,
+        embedder: args.embedder,
+        tuning: Tuning {
+            batch_size: args.batch_size,
+            first_batch_share: args.first_batch_share,
+            tol: args.tol,
+            max_iter: args.max_iter,
+            patience: args.patience,
+            seed: args.seed,
+            refine_epochs: args.refine_epochs,
+            pass_chunk_size: args.pass_chunk_size,
+        },
+    };
+    let request = pipeline::CreateRequest {
+        project: &args.project,
+        input: &args.input,
+        format: args.format,
+        model_dir: args.model_dir.as_deref(),
+        settings,
+    };
+    let cancel = install_ctrl_c()?;
+    let mut progress = progress::for_stderr(args.output.quiet);
+    let outcome = pipeline::create(db, &request, progress.as_mut(), cancel)?;
+    finish(&args.project, outcome, args.output.quiet)
+}

@@ -1,0 +1,218 @@
+//! What a run is asked to do: the stored [`RunConfig`], the user's [`Settings`], and the
+//! data-dependent defaults that turn one into the other.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::schedule::Schedule;
+use crate::core::distance;
+use crate::core::kmeans::{Metric, Params};
+use crate::core::plan::BatchPlan;
+use crate::error::{Error, Result};
+use crate::input::{Dataset, InputFormat, ItemKind};
+use crate::store::RunRecord;
+
+/// Everything that determines a run's result. Stored with the run; `resume` uses it, not flags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub n_clusters: usize,
+    pub metric: Metric,
+    pub format: InputFormat,
+    /// Cosine runs: items less similar than this to their centroid go to the `no_cluster`
+    /// bucket in exports and never title a cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_similarity: Option<f64>,
+    /// How keywords become vectors (runs made before the choice existed are lexical).
+    #[serde(default)]
+    pub embedder: Embedder,
+    /// blake3 of the sentence model's weights, so `resume` embeds with the same model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_blake3: Option<String>,
+    #[serde(flatten)]
+    pub tuning: Tuning,
+}
+
+/// How keywords become vectors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Embedder {
+    /// Hashed character n-grams with TF-IDF: no model files, instant, spelling similarity only
+    #[default]
+    Lexical,
+    /// all-MiniLM-L6-v2 sentence embeddings, in process (install: scripts/install-model.sh)
+    Minilm,
+}
+
+/// The algorithm's knobs; each has a CLI default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tuning {
+    pub batch_size: usize,
+    pub first_batch_share: f64,
+    pub tol: f64,
+    pub max_iter: u32,
+    pub patience: u32,
+    pub seed: u64,
+    /// Most Lloyd epochs over all items after the batches (0 for runs made before them).
+    #[serde(default)]
+    pub refine_epochs: u32,
+    /// Least items per refinement or final-pass commit; `None` (runs made before refinement)
+    /// commits each clustering batch's items separately. Resolved at create when not given.
+    #[serde(default)]
+    pub pass_chunk_size: Option<usize>,
+}
+
+/// What the user asked for; unset choices get data-dependent defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub n_clusters: Option<usize>,
+    pub metric: Option<Metric>,
+    pub min_similarity: Option<f64>,
+    pub embedder: Embedder,
+    pub tuning: Tuning,
+}
+
+impl Tuning {
+    fn check(&self) -> Result<()> {
+        let problem = if self.batch_size == 0 {
+            "--batch-size must be at least 1"
+        } else if !(self.first_batch_share > 0.0 && self.first_batch_share <= 1.0) {
+            "--first-batch-share must be in (0, 1]"
+        } else if !(self.tol >= 0.0 && self.tol.is_finite()) {
+            "--tol must be a finite number >= 0"
+        } else if self.max_iter == 0 {
+            "--max-iter must be at least 1"
+        } else if self.patience == 0 {
+            "--patience must be at least 1"
+        } else if self.pass_chunk_size == Some(0) {
+            "--pass-chunk-size must be at least 1"
+        } else {
+            return Ok(());
+        };
+        Err(Error::Params(problem.into()))
+    }
+}
+
+impl RunConfig {
+    /// The batch plan of `n_items` items under this config.
+    pub(super) fn plan(&self, n_items: usize) -> BatchPlan {
+        let t = &self.tuning;
+        BatchPlan::new(
+            n_items,
+            self.n_clusters,
+            t.batch_size,
+            t.first_batch_share,
+            t.seed,
+        )
+    }
+
+    pub(super) fn schedule(&self, plan: &BatchPlan) -> Schedule {
+        Schedule::new(plan, self.tuning.pass_chunk_size, self.tuning.refine_epochs)
+    }
+
+    pub(super) fn params(&self, n_items: usize) -> Params {
+        Params {
+            n_clusters: self.n_clusters,
+            metric: self.metric,
+            tol: self.tuning.tol,
+            max_iter: self.tuning.max_iter,
+            patience: self.tuning.patience,
+            n_items,
+        }
+    }
+}
+
+/// Default number of clusters: √(n/2), the classic rule of thumb, within 2..=1000.
+/// It gives ~70 topics for 10k keywords and ~700 for 1M, the range SEO teams plan with.
+pub fn default_n_clusters(n_items: usize) -> usize {
+    ((n_items as f64 / 2.0).sqrt().round() as usize).clamp(2, 1000)
+}
+
+/// Items per refinement or final-pass commit when `--pass-chunk-size` is not given: enough for
+/// ~100 ms of distance computation at ~150 GFLOP/s (2·k·d FLOP per item), so a commit's fixed
+/// cost (a transaction and an fsync, 1–2 ms) stays near 1–2% of the pass; never below a batch.
+fn default_pass_chunk_size(n_clusters: usize, dim: usize, batch_size: usize) -> usize {
+    const FLOP_PER_CHUNK: f64 = 1.5e10;
+    let per_item = 2.0 * (n_clusters * dim).max(1) as f64;
+    ((FLOP_PER_CHUNK / per_item) as usize).max(batch_size)
+}
+
+pub(super) fn stored_config(run: &RunRecord) -> Result<RunConfig> {
+    serde_json::from_str(&run.config_json).map_err(|e| {
+        Error::Params(format!(
+            "stored config of {:?} is unreadable: {e}",
+            run.project
+        ))
+    })
+}
+
+pub(super) fn resolve_config(
+    data: &Dataset,
+    path: &Path,
+    settings: &Settings,
+) -> Result<RunConfig> {
+    let n_clusters = settings
+        .n_clusters
+        .unwrap_or_else(|| default_n_clusters(data.len()));
+    if n_clusters == 0 {
+        return Err(Error::Params("--clusters must be at least 1".into()));
+    }
+    if data.len() < n_clusters {
+        return Err(Error::input(
+            path,
+            None,
+            format!("fewer items ({}) than clusters ({n_clusters})", data.len()),
+        ));
+    }
+    settings.tuning.check()?;
+    let mut tuning = settings.tuning.clone();
+    tuning
+        .pass_chunk_size
+        .get_or_insert_with(|| default_pass_chunk_size(n_clusters, data.dim(), tuning.batch_size));
+    if settings.embedder != Embedder::Lexical && data.kind != ItemKind::Keywords {
+        return Err(Error::Params(
+            "--embedder applies to keyword inputs; embeddings are used as they are".into(),
+        ));
+    }
+    let metric = settings.metric.unwrap_or_else(|| default_metric(data));
+    if let Some(min) = settings.min_similarity {
+        if metric != Metric::Cosine {
+            return Err(Error::Params(
+                "--min-similarity needs the cosine metric".into(),
+            ));
+        }
+        if !(-1.0..=1.0).contains(&min) {
+            return Err(Error::Params(
+                "--min-similarity must be a cosine similarity in [-1, 1]".into(),
+            ));
+        }
+    }
+    Ok(RunConfig {
+        n_clusters,
+        metric,
+        format: data.format,
+        min_similarity: settings.min_similarity,
+        embedder: settings.embedder,
+        model_blake3: None,
+        tuning,
+    })
+}
+
+/// Cosine for keywords and for embeddings that are already unit-norm (judged on the first
+/// 1,000 rows), Euclidean otherwise.
+fn default_metric(data: &Dataset) -> Metric {
+    if data.kind == ItemKind::Keywords {
+        return Metric::Cosine;
+    }
+    let sample: Vec<usize> = (0..data.len().min(1000)).collect();
+    let mut rows = Vec::new();
+    data.gather(&sample, &mut rows);
+    let unit = distance::row_sq_norms(&rows, data.dim())
+        .iter()
+        .all(|n| (n.sqrt() - 1.0).abs() < 1e-3);
+    if unit {
+        Metric::Cosine
+    } else {
+        Metric::Euclidean
+    }
+}

@@ -1,0 +1,110 @@
+//! `create`: read and validate the input, write the project, then run it.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use super::config::{Settings, resolve_config};
+use super::engine::{Engine, placements};
+use super::events::{IngestNotes, Outcome, Progress};
+use super::{Embedder, lock};
+use crate::embed;
+use crate::error::{Error, Result};
+use crate::input::{self, Dataset, InputFormat, ItemKind, Vectors};
+use crate::store::{NewRun, Store};
+
+/// What `create` is asked to do.
+#[derive(Debug, Clone)]
+pub struct CreateRequest<'a> {
+    pub project: &'a str,
+    pub input: &'a Path,
+    /// Overrides detection from the extension.
+    pub format: Option<InputFormat>,
+    /// Where the sentence model is; `None`: [`embed::default_model_dir`].
+    pub model_dir: Option<&'a Path>,
+    pub settings: Settings,
+}
+
+/// Reads and validates the input, then creates the project and runs it to completion (or until
+/// `cancel` is set). Bad input or parameters fail before anything is written.
+pub fn create(
+    db: &Path,
+    request: &CreateRequest<'_>,
+    progress: &mut dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Outcome> {
+    let CreateRequest {
+        project,
+        input: input_path,
+        format,
+        model_dir,
+        ref settings,
+    } = *request;
+    let command_start = Instant::now();
+    // Fail fast, before a possibly long ingest, if the project exists.
+    if db.exists() {
+        match Store::open(db)?.find_run(project) {
+            Err(Error::ProjectNotFound(_)) => {}
+            Ok(_) => {
+                return Err(match lock::holder(db, project) {
+                    Some(pid) => Error::ProjectLocked {
+                        project: project.to_string(),
+                        pid,
+                    },
+                    None => Error::ProjectExists(project.to_string()),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut data = input::read_input(input_path, format)?;
+    progress.ingested(&IngestNotes {
+        input: input_path.to_path_buf(),
+        n_items: data.len(),
+        merged_duplicates: data.merged_duplicates,
+        skipped_blank: data.skipped_blank,
+        columns: data.columns.clone(),
+    });
+    // The model goes in first: it sets the dimension that defaults are sized by.
+    let model_blake3 = match settings.embedder {
+        Embedder::Minilm if data.kind == ItemKind::Keywords => {
+            Some(attach_model(&mut data, model_dir)?)
+        }
+        _ => None,
+    };
+    let mut config = resolve_config(&data, input_path, settings)?;
+    config.model_blake3 = model_blake3;
+    let plan = config.plan(data.len());
+    let _lock = lock::ProjectLock::acquire(db, project)?;
+    let mut store = Store::open(db)?;
+    let absolute = std::path::absolute(input_path).map_err(|e| Error::io(input_path, e))?;
+    let config_json = serde_json::to_string(&config).expect("config serialises");
+    let placements = placements(&plan);
+    store.create_run(&NewRun {
+        project,
+        config_json,
+        seed: config.tuning.seed,
+        input_path: &absolute.to_string_lossy(),
+        input_blake3: &data.blake3,
+        dim: data.dim(),
+        n_clusters: config.n_clusters,
+        n_items: data.len(),
+        ids: data.ids.as_deref(),
+        texts: data.texts.as_deref(),
+        volumes: data.volumes.as_deref(),
+        placements: &placements,
+        units: config.schedule(&plan).units(),
+    })?;
+    let run = store.find_run(project)?;
+    Engine::new(store, run, config, plan, &data)?.run(command_start, progress, cancel)
+}
+
+/// Loads the sentence model into `data` (a keyword dataset) and returns the blake3 of its
+/// weights.
+pub(super) fn attach_model(data: &mut Dataset, model_dir: Option<&Path>) -> Result<String> {
+    let dir = model_dir.map_or_else(embed::default_model_dir, Path::to_path_buf);
+    let model = embed::MiniLm::load(&dir)?;
+    let weights = input::hash_file(&dir.join(embed::WEIGHTS_FILE))?;
+    data.vectors = Vectors::Model(Box::new(model));
+    Ok(weights)
+}

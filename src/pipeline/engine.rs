@@ -1,0 +1,450 @@
+//! The engine: one run in memory (store, data, model, titles), advanced one commit unit at a
+//! time. `create` and `resume` both build it with [`Engine::new`] from what is committed, so
+//! a resumed run continues from exactly the state an uninterrupted one had.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::config::RunConfig;
+use super::events::{Outcome, Progress, RunTimings, UnitCommitted};
+use super::schedule::{Schedule, Step};
+use crate::core::distance;
+use crate::core::kmeans::{self, BatchOutcome, ClusterSums, KMeansState, Metric, Params};
+use crate::core::plan::BatchPlan;
+use crate::core::rng::Rng;
+use crate::core::titles::{ClusterBook, ItemAttrs};
+use crate::error::{Error, Result};
+use crate::input::Dataset;
+use crate::store::{
+    self, AssignmentBlock, BatchCommit, ClusterRow, EncodedState, Phase, Placement, RunRecord,
+    RunStatus, Store, UnitStatus,
+};
+use crate::testhook::{self, PausePoint};
+
+/// Keywords a model embeds between two looks at the cancel flag.
+const EMBED_SLICE: usize = 1024;
+
+pub(super) fn placements(plan: &BatchPlan) -> Vec<Placement> {
+    let mut placements = vec![
+        Placement {
+            batch: 0,
+            position: 0
+        };
+        plan.order.len()
+    ];
+    for (batch, range) in plan.batches.iter().enumerate() {
+        for position in range.clone() {
+            placements[plan.order[position]] = Placement { batch, position };
+        }
+    }
+    placements
+}
+
+/// A run in progress: the store, the data, the model and the titles, all in memory.
+pub(super) struct Engine<'a> {
+    store: Store,
+    run: RunRecord,
+    config: RunConfig,
+    params: Params,
+    plan: BatchPlan,
+    schedule: Schedule,
+    data: &'a Dataset,
+    state: Option<KMeansState>,
+    /// The current refinement epoch's sums, over its chunks committed so far.
+    epoch_sums: Option<ClusterSums>,
+    book: ClusterBook,
+    /// Next commit unit to compute.
+    next_unit: usize,
+    /// Reused gather buffer.
+    rows: Vec<f32>,
+}
+
+impl<'a> Engine<'a> {
+    /// Rebuilds the in-memory run from what is committed.
+    pub(super) fn new(
+        store: Store,
+        run: RunRecord,
+        config: RunConfig,
+        plan: BatchPlan,
+        data: &'a Dataset,
+    ) -> Result<Engine<'a>> {
+        let schedule = config.schedule(&plan);
+        let unit_rows = store.batch_rows(run.run_id)?;
+        if plan.n_batches() != run.n_batches
+            || data.len() != run.n_items
+            || unit_rows.len() != schedule.total_units()
+        {
+            return Err(Error::Params(format!(
+                "project {:?} was planned as {} batches of {} items; this input gives {} of {}",
+                run.project,
+                run.n_batches,
+                run.n_items,
+                plan.n_batches(),
+                data.len()
+            )));
+        }
+        let next_unit = store.last_committed(run.run_id)?.map_or(0, |u| u + 1);
+        // The model after the last unit done that wrote one.
+        let expected = (0..next_unit).rev().find(|&u| {
+            schedule.writes_checkpoint(schedule.step(u))
+                && unit_rows[u].status == UnitStatus::Completed
+        });
+        let state = match (store.load_checkpoint(run.run_id)?, expected) {
+            (None, None) => None,
+            (Some((unit, state)), Some(wanted)) if unit == wanted => Some(state),
+            (found, _) => {
+                return Err(Error::CorruptCheckpoint {
+                    batch: expected.map_or(-1, |b| b as i64),
+                    reason: format!(
+                        "the newest checkpoint is {}",
+                        found.map_or("missing".to_string(), |(b, _)| format!("batch {b}'s"))
+                    ),
+                });
+            }
+        };
+        let blocks = store.load_blocks(run.run_id)?;
+        let book = ClusterBook::restored(
+            data.len(),
+            config.n_clusters,
+            attrs(data, &config),
+            blocks.iter().flat_map(|block| {
+                let order = &plan.order[block.start..block.start + block.labels.len()];
+                order.iter().zip(&block.labels).map(|(&item, label)| {
+                    (
+                        item,
+                        label.cluster,
+                        reported_distance(config.metric, label.sq_dist),
+                    )
+                })
+            }),
+            store.load_titles(run.run_id)?,
+        );
+        let params = config.params(data.len());
+        let mut engine = Engine {
+            store,
+            run,
+            config,
+            params,
+            plan,
+            schedule,
+            data,
+            state,
+            epoch_sums: None,
+            book,
+            next_unit,
+            rows: Vec::new(),
+        };
+        if next_unit < engine.schedule.total_units()
+            && let Step::Refine { epoch, chunk } = engine.schedule.step(next_unit)
+        {
+            engine.replay_epoch(epoch, chunk, &blocks)?;
+        }
+        Ok(engine)
+    }
+
+    /// Rebuilds the sums of refinement epoch `epoch` over its first `chunks` chunks from their
+    /// committed labels, adding them exactly as the live run did.
+    fn replay_epoch(
+        &mut self,
+        epoch: u32,
+        chunks: usize,
+        blocks: &[AssignmentBlock],
+    ) -> Result<()> {
+        let mut sums = ClusterSums::new(self.config.n_clusters, self.data.dim());
+        for chunk in 0..chunks {
+            let step = Step::Refine { epoch, chunk };
+            let unit = self.schedule.unit(step);
+            let range = self.schedule.positions(step);
+            let block = blocks
+                .iter()
+                .find(|b| b.start == range.start && b.labels.len() == range.len())
+                .filter(|b| b.written_by == unit)
+                .ok_or_else(|| Error::CorruptCheckpoint {
+                    batch: unit as i64,
+                    reason: format!("the assignments of batch {unit} are missing"),
+                })?;
+            self.gather(range)?;
+            sums.add(&self.rows, &block.labels);
+        }
+        self.epoch_sums = Some(sums);
+        Ok(())
+    }
+
+    /// Loads the vectors of plan positions `range` into `self.rows`, unit-normalised for cosine.
+    /// A sentence model's vectors are read back from the store: they were embedded, once, by
+    /// the clustering batch that holds them.
+    fn gather(&mut self, range: Range<usize>) -> Result<()> {
+        if self.data.embeds_with_model() {
+            self.rows = self.store.load_vectors(self.run.run_id, range)?;
+        } else {
+            self.data.gather(&self.plan.order[range], &mut self.rows);
+        }
+        self.normalize_rows();
+        Ok(())
+    }
+
+    /// A model run's clustering batch: embeds its keywords into `self.rows` in slices, so Ctrl-C
+    /// is heard within a slice, and returns the raw vectors to store; `None` once told to stop.
+    fn embed(
+        &mut self,
+        range: Range<usize>,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Option<EncodedState> {
+        let mut raw = Vec::with_capacity(range.len() * self.data.dim());
+        let mut slice_rows = Vec::new();
+        for slice in self.plan.order[range].chunks(EMBED_SLICE) {
+            if !keep_going() {
+                return None;
+            }
+            self.data.gather(slice, &mut slice_rows);
+            raw.extend_from_slice(&slice_rows);
+        }
+        let encoded = store::encode_vectors(&raw);
+        self.rows = raw;
+        self.normalize_rows();
+        Some(encoded)
+    }
+
+    fn normalize_rows(&mut self) {
+        if self.config.metric == Metric::Cosine {
+            distance::normalize_rows(&mut self.rows, self.data.dim());
+        }
+    }
+
+    fn total_units(&self) -> usize {
+        self.schedule.total_units()
+    }
+
+    pub(super) fn run(
+        mut self,
+        command_start: Instant,
+        progress: &mut dyn Progress,
+        cancel: &AtomicBool,
+    ) -> Result<Outcome> {
+        let run_id = self.run.run_id;
+        let mut first_commit = None;
+        let mut in_commits = Duration::ZERO;
+        self.store
+            .set_run_status(run_id, RunStatus::Running, None)?;
+        progress.started(&self.run.project, self.next_unit, self.total_units());
+        while self.next_unit < self.total_units() {
+            if cancel.load(Ordering::SeqCst) {
+                return self.interrupted();
+            }
+            let unit = self.next_unit;
+            let started = Instant::now();
+            let keep_going = || !cancel.load(Ordering::SeqCst);
+            let commit = match self.compute_unit(unit, started, &keep_going)? {
+                Some(commit) if keep_going() => commit,
+                // The unit in flight is dropped whole: nothing of it was written.
+                _ => return self.interrupted(),
+            };
+            let commit_start = Instant::now();
+            let committed = self.store.commit_batch(&commit);
+            in_commits += commit_start.elapsed();
+            first_commit.get_or_insert_with(|| command_start.elapsed());
+            if let Err(e) = committed {
+                let message = e.to_string();
+                self.store.mark_failed(run_id, unit, &message)?;
+                self.store
+                    .set_run_status(run_id, RunStatus::Failed, Some(&message))?;
+                return Err(e);
+            }
+            self.next_unit = unit + 1 + commit.skip.len();
+            testhook::pause_if_requested(PausePoint::AfterCommit, unit, Some(cancel));
+            progress.unit_committed(&UnitCommitted {
+                batch_number: unit,
+                units_done: self.next_unit,
+                total_units: self.total_units(),
+                phase: commit.phase,
+                epoch: match self.schedule.step(unit) {
+                    Step::Refine { epoch, .. } => Some(epoch),
+                    _ => None,
+                },
+                centroid_shift: commit.centroid_shift,
+                items: commit.items(),
+                batch_inertia: commit.batch_inertia,
+                lloyd_iterations: commit.lloyd_iterations,
+                reassigned: commit.reassigned,
+                ewa_inertia: commit.ewa_inertia,
+                converged: commit.converged,
+                processing_ms: commit.processing_time_ms,
+            });
+        }
+        self.store
+            .set_run_status(run_id, RunStatus::Succeeded, None)?;
+        Ok(Outcome::Succeeded(RunTimings {
+            n_items: self.data.len(),
+            n_clusters: self.config.n_clusters,
+            total_units: self.total_units(),
+            wall: command_start.elapsed(),
+            first_commit,
+            in_commits,
+        }))
+    }
+
+    fn interrupted(&self) -> Result<Outcome> {
+        self.store
+            .set_run_status(self.run.run_id, RunStatus::Interrupted, None)?;
+        Ok(Outcome::Interrupted {
+            done_units: self.next_unit,
+            total_units: self.total_units(),
+        })
+    }
+
+    /// Computes commit unit `unit` completely, without touching the store; `None` if
+    /// `keep_going` said stop during the long first batch.
+    fn compute_unit(
+        &mut self,
+        unit: usize,
+        started: Instant,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Result<Option<BatchCommit>> {
+        let step = self.schedule.step(unit);
+        let range = self.schedule.positions(step);
+        let mut vectors = None;
+        if self.data.embeds_with_model() && matches!(step, Step::Cluster { .. }) {
+            match self.embed(range.clone(), keep_going) {
+                Some(embedded) => vectors = Some(embedded),
+                None => return Ok(None),
+            }
+        } else {
+            self.gather(range.clone())?;
+        }
+        let mut centroid_shift = None;
+        let mut refinement_ends = false;
+        let mut skip = 0..0;
+        let (phase, outcome) = match step {
+            Step::Cluster { batch } => match self.cluster_step(batch, keep_going) {
+                Some(outcome) => (Phase::Cluster, outcome),
+                None => return Ok(None),
+            },
+            Step::Refine { epoch, chunk } => {
+                let outcome = self.refine_step(chunk);
+                if let Some(shift) = self.end_of_epoch(chunk) {
+                    centroid_shift = Some(shift);
+                    refinement_ends = shift < self.config.tuning.tol
+                        || epoch + 1 == self.config.tuning.refine_epochs;
+                    if refinement_ends {
+                        skip = self.schedule.refine_units_after(epoch);
+                    }
+                }
+                (Phase::Refine, outcome)
+            }
+            Step::Final { .. } => {
+                let state = self.state.as_ref().expect("a model exists after batch 0");
+                (Phase::Final, kmeans::assign_batch(state, &self.rows))
+            }
+        };
+        let state = self.state.as_ref().expect("a model exists after batch 0");
+        let attrs = attrs(self.data, &self.config);
+        for (&item, label) in self.plan.order[range.clone()].iter().zip(&outcome.nearest) {
+            let distance = reported_distance(self.config.metric, label.sq_dist);
+            self.book.place(attrs, item, label.cluster, distance);
+        }
+        let refreshed = self.book.refresh(attrs);
+        let clusters_touched = refreshed.len();
+        let titles: Vec<ClusterRow> = refreshed
+            .into_iter()
+            .filter(|c| c.title_changed)
+            .map(|c| ClusterRow {
+                cluster_id: c.cluster_id,
+                title: c.title,
+            })
+            .collect();
+        Ok(Some(BatchCommit {
+            run_id: self.run.run_id,
+            batch_number: unit,
+            phase,
+            checkpoint: self
+                .schedule
+                .writes_checkpoint(step)
+                .then(|| store::encode(state)),
+            start: range.start,
+            labels: store::encode_labels(&outcome.nearest),
+            clusters_touched,
+            titles,
+            batch_inertia: outcome.batch_inertia,
+            lloyd_iterations: outcome.lloyd_iterations,
+            reassigned: outcome.reassigned,
+            ewa_inertia: state.ewa_inertia,
+            converged: match step {
+                Step::Cluster { .. } => state.converged,
+                _ => refinement_ends,
+            },
+            centroid_shift,
+            skip,
+            processing_time_ms: started.elapsed().as_millis() as u64,
+            vectors,
+        }))
+    }
+
+    fn cluster_step(
+        &mut self,
+        batch: usize,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Option<BatchOutcome> {
+        let mut rng = Rng::for_stream(self.config.tuning.seed, batch as u64);
+        let outcome = match &mut self.state {
+            None => {
+                let (state, outcome) = kmeans::fit_first_batch(
+                    &self.params,
+                    &self.rows,
+                    self.data.dim(),
+                    &mut rng,
+                    keep_going,
+                )?;
+                self.state = Some(state);
+                outcome
+            }
+            Some(state) => kmeans::minibatch_step(&self.params, state, &self.rows, &mut rng),
+        };
+        Some(outcome)
+    }
+
+    /// One chunk of a Lloyd epoch: assign against the epoch's centroids and add to its sums.
+    fn refine_step(&mut self, chunk: usize) -> BatchOutcome {
+        let state = self.state.as_ref().expect("a model exists after batch 0");
+        let outcome = kmeans::assign_batch(state, &self.rows);
+        if chunk == 0 {
+            self.epoch_sums = Some(ClusterSums::new(self.config.n_clusters, state.dim));
+        }
+        self.epoch_sums
+            .as_mut()
+            .expect("an epoch's sums exist from its first chunk")
+            .add(&self.rows, &outcome.nearest);
+        outcome
+    }
+
+    /// After an epoch's last chunk: the Lloyd update, returning its relative centroid shift.
+    fn end_of_epoch(&mut self, chunk: usize) -> Option<f64> {
+        if chunk + 1 != self.schedule.n_chunks() {
+            return None;
+        }
+        let sums = self.epoch_sums.take().expect("an epoch's sums exist");
+        let state = self.state.as_mut().expect("a model exists after batch 0");
+        let updated = sums.updated(self.config.metric, &state.centroids);
+        let shift = kmeans::relative_shift(&state.centroids, &updated);
+        state.centroids = updated;
+        Some(shift)
+    }
+}
+
+fn attrs<'a>(data: &'a Dataset, config: &RunConfig) -> ItemAttrs<'a> {
+    ItemAttrs {
+        texts: data.texts.as_deref(),
+        volumes: data.volumes.as_deref(),
+        // Cosine distance is 1 − similarity.
+        max_title_distance: config.min_similarity.map(|min| 1.0 - min),
+    }
+}
+
+/// The distance users see: cosine distance (1 − cos) for cosine runs, Euclidean otherwise.
+pub(super) fn reported_distance(metric: Metric, sq_dist: f32) -> f64 {
+    match metric {
+        // For unit vectors ‖x − c‖² = 2 − 2cos.
+        Metric::Cosine => f64::from(sq_dist) / 2.0,
+        Metric::Euclidean => f64::from(sq_dist).sqrt(),
+    }
+}

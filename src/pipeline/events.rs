@@ -1,0 +1,74 @@
+//! What the pipeline tells its caller while it runs, and how a run ended.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::input::KeywordColumns;
+use crate::store::Phase;
+
+/// A committed unit, as reported to [`Progress`].
+#[derive(Debug, Clone)]
+pub struct UnitCommitted {
+    pub batch_number: usize,
+    /// Units committed or skipped so far, this one included.
+    pub units_done: usize,
+    pub total_units: usize,
+    pub phase: Phase,
+    /// The refinement epoch of a refine unit.
+    pub epoch: Option<u32>,
+    /// At the end of a refinement epoch: its relative centroid shift.
+    pub centroid_shift: Option<f64>,
+    pub items: usize,
+    pub batch_inertia: f64,
+    pub lloyd_iterations: u32,
+    pub reassigned: u32,
+    pub ewa_inertia: Option<f64>,
+    pub converged: bool,
+    pub processing_ms: u64,
+}
+
+/// Receives progress events; the CLI draws them, tests record them.
+pub trait Progress {
+    /// Called once `create` has read and validated its input.
+    fn ingested(&mut self, notes: &IngestNotes);
+    /// Called once before the first unit runs, with the units already committed.
+    fn started(&mut self, project: &str, done_units: usize, total_units: usize);
+    fn unit_committed(&mut self, event: &UnitCommitted);
+}
+
+/// How a `create` or `resume` ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded(RunTimings),
+    AlreadySucceeded,
+    /// Stopped between units by the cancel flag; `done_units` are committed.
+    Interrupted {
+        done_units: usize,
+        total_units: usize,
+    },
+}
+
+/// Where the wall time of a finished `create` or `resume` went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunTimings {
+    pub n_items: usize,
+    pub n_clusters: usize,
+    pub total_units: usize,
+    /// From the start of the command (input reading included) to its end.
+    pub wall: Duration,
+    /// From the start of the command to the first unit it committed.
+    pub first_commit: Option<Duration>,
+    /// Spent inside `commit_batch` transactions.
+    pub in_commits: Duration,
+}
+
+/// What ingest noticed, for the CLI to report.
+#[derive(Debug, Clone)]
+pub struct IngestNotes {
+    pub input: PathBuf,
+    pub n_items: usize,
+    pub merged_duplicates: usize,
+    pub skipped_blank: usize,
+    /// The layout detected in a keyword CSV.
+    pub columns: Option<KeywordColumns>,
+}

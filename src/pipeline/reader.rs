@@ -1,0 +1,69 @@
+//! Reading a database without writing to it: status reports and exports. The CLI (and any
+//! other front end) reads through a [`Reader`] and never holds a [`Store`] itself.
+
+use std::path::{Path, PathBuf};
+
+use super::export::{self, ClusterExportRow, ExportRow, KeywordRow};
+use super::status::{self, StatusReport};
+use crate::error::{Error, Result};
+use crate::input::ItemKind;
+use crate::store::Store;
+
+/// An open database, for reading.
+pub struct Reader {
+    db: PathBuf,
+    store: Store,
+}
+
+impl Reader {
+    /// Opens the database at `db`, which must exist: reading never creates one.
+    pub fn open(db: &Path) -> Result<Reader> {
+        if !db.exists() {
+            return Err(Error::NoDatabase(db.to_path_buf()));
+        }
+        Ok(Reader {
+            db: db.to_path_buf(),
+            store: Store::open(db)?,
+        })
+    }
+
+    /// The report of one project.
+    pub fn status(&self, project: &str, with_batches: bool) -> Result<StatusReport> {
+        status::project_status(&self.db, &self.store, project, with_batches)
+    }
+
+    /// One report per project, by name.
+    pub fn all_status(&self) -> Result<Vec<StatusReport>> {
+        status::all_status(&self.db, &self.store)
+    }
+
+    /// Whether `project` clusters keywords (and so exports in the keyword layout).
+    pub fn item_kind(&self, project: &str) -> Result<ItemKind> {
+        export::item_kind(&self.store, project)
+    }
+
+    /// See [`export::export_keywords`].
+    pub fn export_keywords(&self, project: &str) -> Result<Vec<KeywordRow>> {
+        export::export_keywords(&self.store, project)
+    }
+
+    /// See [`export::export_clusters`].
+    pub fn export_clusters(&self, project: &str) -> Result<Vec<ClusterExportRow>> {
+        export::export_clusters(&self.store, project)
+    }
+
+    /// See [`export::export_items`].
+    pub fn export_items<E: From<Error>>(
+        &self,
+        project: &str,
+        each: impl FnMut(ExportRow) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        export::export_items(&self.store, project, each)
+    }
+
+    /// The raw bytes of the project's newest checkpoint (to compare runs bit for bit).
+    pub fn checkpoint_bytes(&self, project: &str) -> Result<Option<Vec<u8>>> {
+        let run = self.store.find_run(project)?;
+        self.store.checkpoint_bytes(run.run_id)
+    }
+}

@@ -1,0 +1,267 @@
+//! The values the store reads and writes: run and unit states, planned and committed units,
+//! and the rows status and export read back.
+
+use super::codec::EncodedState;
+use crate::core::distance::Nearest;
+
+pub type RunId = i64;
+
+/// An enum stored as lowercase text: its names, both ways, and how SQLite reads it.
+macro_rules! stored_as_text {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                let text = value.as_str()?;
+                $name::parse(text).ok_or_else(|| {
+                    rusqlite::types::FromSqlError::Other(
+                        format!(concat!("unknown ", stringify!($name), " {:?}"), text).into(),
+                    )
+                })
+            }
+        }
+
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+    };
+}
+
+/// Lifecycle of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Pending,
+    Running,
+    Interrupted,
+    Succeeded,
+    Failed,
+}
+
+stored_as_text!(RunStatus {
+    Pending => "pending",
+    Running => "running",
+    Interrupted => "interrupted",
+    Succeeded => "succeeded",
+    Failed => "failed",
+});
+
+/// Which pass a commit unit belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// A clustering batch: updates the model.
+    Cluster,
+    /// A chunk of a Lloyd refinement epoch over all items.
+    Refine,
+    /// A chunk of the final pass: re-assigns items against the final centroids.
+    Final,
+}
+
+stored_as_text!(Phase {
+    Cluster => "cluster",
+    Refine => "refine",
+    Final => "final",
+});
+
+/// Where a commit unit is. Nothing is written when a unit starts: a unit in flight is still
+/// `Pending` in the database, and status shows it as `Processing` while its writer lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnitStatus {
+    Pending,
+    /// Only derived by status (and written by kbatch before schema v2).
+    Processing,
+    Completed,
+    /// Its commit failed; `resume` puts it back to `Pending`.
+    Failed,
+    /// A refinement epoch left out because the centroids stopped moving.
+    Skipped,
+}
+
+stored_as_text!(UnitStatus {
+    Pending => "pending",
+    Processing => "processing",
+    Completed => "completed",
+    Failed => "failed",
+    Skipped => "skipped",
+});
+
+impl UnitStatus {
+    /// Committed or skipped: the unit needs no more work.
+    pub fn is_done(self) -> bool {
+        matches!(self, UnitStatus::Completed | UnitStatus::Skipped)
+    }
+}
+
+/// A commit unit as planned at create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnitPlan {
+    pub phase: Phase,
+    /// The refinement epoch of a [`Phase::Refine`] unit.
+    pub epoch: Option<u32>,
+    pub items: usize,
+}
+
+/// Everything `create` writes before the first batch runs.
+pub struct NewRun<'a> {
+    pub project: &'a str,
+    pub config_json: String,
+    pub seed: u64,
+    pub input_path: &'a str,
+    pub input_blake3: &'a str,
+    pub dim: usize,
+    pub n_clusters: usize,
+    pub n_items: usize,
+    /// Given item ids; `None` means an item's id is its index.
+    pub ids: Option<&'a [String]>,
+    pub texts: Option<&'a [String]>,
+    pub volumes: Option<&'a [i64]>,
+    /// Where every item sits in the batch plan, by item index.
+    pub placements: &'a [Placement],
+    /// Every commit unit, in order.
+    pub units: Vec<UnitPlan>,
+}
+
+/// Where an item sits in the batch plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// The clustering batch that holds the item.
+    pub batch: usize,
+    /// The item's index in the plan's permuted order.
+    pub position: usize,
+}
+
+/// A run as recorded.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub run_id: RunId,
+    pub project: String,
+    pub config_json: String,
+    pub seed: u64,
+    pub input_path: String,
+    pub input_blake3: String,
+    pub n_items: usize,
+    pub dim: usize,
+    pub n_clusters: usize,
+    pub n_batches: usize,
+    pub status: RunStatus,
+    pub created_at: String,
+    pub error: Option<String>,
+    /// Seconds from the first start to the finish (or now).
+    pub elapsed_s: Option<f64>,
+}
+
+/// The assignments of plan positions `start..start + labels.len()`, as committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignmentBlock {
+    pub start: usize,
+    pub written_by: usize,
+    pub labels: Vec<Nearest>,
+}
+
+/// A cluster's new title.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterRow {
+    pub cluster_id: u32,
+    pub title: String,
+}
+
+/// A fully computed commit unit. [`Store::commit_batch`] only writes it.
+#[derive(Debug, Clone)]
+pub struct BatchCommit {
+    pub run_id: RunId,
+    pub batch_number: usize,
+    pub phase: Phase,
+    pub checkpoint: Option<EncodedState>,
+    /// First plan position of the unit's items.
+    pub start: usize,
+    /// The unit's labels, one per position from `start`, encoded by [`encode_labels`].
+    pub labels: EncodedState,
+    /// Vectors a sentence embedder computed for the unit's items, by [`encode_vectors`].
+    pub vectors: Option<EncodedState>,
+    /// Clusters whose membership changed.
+    pub clusters_touched: usize,
+    /// The clusters whose title changed, with their new titles.
+    pub titles: Vec<ClusterRow>,
+    pub batch_inertia: f64,
+    pub lloyd_iterations: u32,
+    pub reassigned: u32,
+    pub ewa_inertia: Option<f64>,
+    pub converged: bool,
+    /// Relative centroid shift of the Lloyd update that ends a refinement epoch.
+    pub centroid_shift: Option<f64>,
+    /// Later units this commit marks `skipped` (the refinement epochs left out once converged).
+    pub skip: std::ops::Range<usize>,
+    pub processing_time_ms: u64,
+}
+
+impl BatchCommit {
+    /// Items in the unit.
+    pub fn items(&self) -> usize {
+        self.labels.bytes.len() / 8
+    }
+}
+
+/// A `batch_runs` row, for status.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BatchRow {
+    pub batch_number: i64,
+    pub phase: Phase,
+    pub epoch: Option<i64>,
+    pub batch_size: i64,
+    pub status: UnitStatus,
+    pub items_processed: i64,
+    pub clusters_touched: i64,
+    pub titles_touched: i64,
+    pub batch_inertia: Option<f64>,
+    pub ewa_inertia: Option<f64>,
+    pub converged: bool,
+    pub lloyd_iterations: i64,
+    pub reassigned: i64,
+    pub centroid_shift: Option<f64>,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub processing_time_ms: Option<i64>,
+    pub error_message: Option<String>,
+}
+
+/// An `items` row: what the input said about an item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemRow {
+    pub item_idx: usize,
+    pub item_id: String,
+    pub text: Option<String>,
+    pub volume: Option<i64>,
+}
+
+/// What an export needs, read in one snapshot.
+#[derive(Debug, Clone)]
+pub struct ExportSnapshot {
+    pub blocks: Vec<AssignmentBlock>,
+    pub titles: Vec<(u32, String)>,
+    /// By item index; empty for inputs without ids, texts or volumes.
+    pub items: Vec<ItemRow>,
+}

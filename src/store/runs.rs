@@ -1,0 +1,187 @@
+//! Projects and their runs: creation with every item and planned unit, lookups, and the run's
+//! lifecycle.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::records::{NewRun, Phase, RunId, RunRecord, RunStatus};
+use super::{NOW, Store};
+use crate::error::{Error, Result};
+
+impl Store {
+    /// Creates the project, its run, its items and one pending `batch_runs` row per commit unit,
+    /// in one transaction.
+    pub fn create_run(&mut self, new: &NewRun<'_>) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM projects WHERE name = ?1)",
+            [new.project],
+            |r| r.get(0),
+        )?;
+        if exists {
+            return Err(Error::ProjectExists(new.project.to_string()));
+        }
+        tx.execute("INSERT INTO projects (name) VALUES (?1)", [new.project])?;
+        let project_id = tx.last_insert_rowid();
+        let n_batches = new
+            .units
+            .iter()
+            .filter(|u| u.phase == Phase::Cluster)
+            .count();
+        tx.execute(
+            "INSERT INTO runs (project_id, config_json, seed, input_path, input_blake3, n_items,
+                               dim, n_clusters, n_batches)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                project_id,
+                new.config_json,
+                new.seed as i64,
+                new.input_path,
+                new.input_blake3,
+                new.n_items as i64,
+                new.dim as i64,
+                new.n_clusters as i64,
+                n_batches as i64,
+            ],
+        )?;
+        let run_id = tx.last_insert_rowid();
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO items (run_id, item_idx, item_id, text, volume, batch_number,
+                                    position)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            // An item that is only a vector (a `.npy` row) needs no row: its id is its index.
+            let described = new.ids.is_some() || new.texts.is_some() || new.volumes.is_some();
+            for idx in (0..new.n_items).filter(|_| described) {
+                insert.execute(params![
+                    run_id,
+                    idx as i64,
+                    new.ids
+                        .map_or_else(|| idx.to_string(), |ids| ids[idx].clone()),
+                    new.texts.map(|t| &t[idx]),
+                    new.volumes.map(|v| v[idx]),
+                    new.placements[idx].batch as i64,
+                    new.placements[idx].position as i64,
+                ])?;
+            }
+            let mut insert = tx.prepare(
+                "INSERT INTO batch_runs (run_id, batch_number, phase, epoch, batch_size)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (number, unit) in new.units.iter().enumerate() {
+                insert.execute(params![
+                    run_id,
+                    number as i64,
+                    unit.phase.as_str(),
+                    unit.epoch,
+                    unit.items as i64
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The run of `project`.
+    pub fn find_run(&self, project: &str) -> Result<RunRecord> {
+        self.conn
+            .query_row(
+                &format!("{RUN_SELECT} WHERE p.name = ?1"),
+                [project],
+                run_record,
+            )
+            .optional()?
+            .ok_or_else(|| Error::ProjectNotFound(project.to_string()))
+    }
+
+    /// Every run, by project name.
+    pub fn list_runs(&self) -> Result<Vec<RunRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{RUN_SELECT} ORDER BY p.name"))?;
+        let rows = stmt.query_map([], run_record)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Moves a run to `status`; starting a run stamps `started_at` once, ending one `finished_at`.
+    pub fn set_run_status(
+        &self,
+        run_id: RunId,
+        status: RunStatus,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let finished = matches!(status, RunStatus::Succeeded | RunStatus::Failed);
+        self.conn.execute(
+            &format!(
+                "UPDATE runs SET status = ?2, error = ?3,
+                        started_at = coalesce(started_at, CASE WHEN ?2 = 'running' THEN {NOW} END),
+                        finished_at = CASE WHEN ?4 THEN {NOW} END
+                 WHERE run_id = ?1"
+            ),
+            params![run_id, status.as_str(), error, finished],
+        )?;
+        Ok(())
+    }
+
+    /// Records that a commit unit failed to compute.
+    pub fn mark_failed(&self, run_id: RunId, batch_number: usize, message: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE batch_runs SET status = 'failed', error_message = ?3
+             WHERE run_id = ?1 AND batch_number = ?2 AND status != 'completed'",
+            params![run_id, batch_number as i64, message],
+        )?;
+        Ok(())
+    }
+
+    /// Units left `failed` (or `processing`, by kbatch before schema v2) go back to `pending`.
+    pub fn reset_abandoned(&self, run_id: RunId) -> Result<()> {
+        self.conn.execute(
+            "UPDATE batch_runs SET status = 'pending', started_at = NULL
+             WHERE run_id = ?1 AND status IN ('processing', 'failed')",
+            [run_id],
+        )?;
+        Ok(())
+    }
+
+    /// The number of the last committed (or skipped) unit, if any.
+    pub fn last_committed(&self, run_id: RunId) -> Result<Option<usize>> {
+        Ok(last_committed(&self.conn, run_id)?.map(|b| b as usize))
+    }
+}
+
+const RUN_SELECT: &str = "
+    SELECT r.run_id, p.name, r.config_json, r.seed, r.input_path, r.input_blake3, r.n_items,
+           r.dim, r.n_clusters, r.n_batches, r.status, r.created_at, r.error,
+           (julianday(coalesce(r.finished_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))
+            - julianday(r.started_at)) * 86400.0
+    FROM runs r JOIN projects p ON p.project_id = r.project_id";
+
+fn run_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        run_id: r.get(0)?,
+        project: r.get(1)?,
+        config_json: r.get(2)?,
+        seed: r.get::<_, i64>(3)? as u64,
+        input_path: r.get(4)?,
+        input_blake3: r.get(5)?,
+        n_items: r.get::<_, i64>(6)? as usize,
+        dim: r.get::<_, i64>(7)? as usize,
+        n_clusters: r.get::<_, i64>(8)? as usize,
+        n_batches: r.get::<_, i64>(9)? as usize,
+        status: r.get(10)?,
+        created_at: r.get(11)?,
+        error: r.get(12)?,
+        elapsed_s: r.get(13)?,
+    })
+}
+
+pub(super) fn last_committed(conn: &Connection, run_id: RunId) -> Result<Option<i64>> {
+    Ok(conn.query_row(
+        "SELECT max(batch_number) FROM batch_runs
+         WHERE run_id = ?1 AND status IN ('completed', 'skipped')",
+        [run_id],
+        |r| r.get(0),
+    )?)
+}
