@@ -2,7 +2,7 @@
 //! (Casanueva et al. 2020, CC BY 4.0; read from `../shared/data`) on 2 threads: texts/s as the
 //! median of 3 runs, and the share of that time spent tokenising.
 //!
-//!     scripts/install-model.sh && cargo run --release --example embed_bench
+//!     cargo run --release -- install-model && cargo run --release --example embed_bench
 
 use std::path::Path;
 use std::time::Instant;

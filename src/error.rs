@@ -68,6 +68,8 @@ pub enum Error {
         written_by: i64,
         reason: String,
     },
+    #[error("groups written by batch {unit} are corrupt: {reason}")]
+    CorruptGroups { unit: i64, reason: String },
     #[error(
         "{}: input changed since the project was created (blake3 {found}, recorded {recorded}); restore the original file or create a new project",
         path.display()

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{OutputArgs, finish, install_ctrl_c, progress};
-use crate::pipeline::{self, Embedder, InputFormat, Metric, Settings, Tuning};
+use crate::pipeline::{self, Embedder, InputFormat, Metric, ReadOptions, Settings, Tuning};
 
 #[derive(Args)]
 pub(super) struct CreateArgs {
@@ -18,6 +18,16 @@ pub(super) struct CreateArgs {
     /// Input layout [default: from the file extension]
     #[arg(long, value_enum)]
     pub(super) format: Option<InputFormat>,
+    /// Keyword CSVs: the header of the keyword column [default: Keyword, Keywords or Query]
+    #[arg(long, value_name = "NAME")]
+    pub(super) keyword_column: Option<String>,
+    /// Keyword CSVs: the header of the volume column [default: Volume, Search Volume or
+    /// Avg. monthly searches]
+    #[arg(long, value_name = "NAME")]
+    pub(super) volume_column: Option<String>,
+    /// Replace a project of the same name
+    #[arg(long)]
+    pub(super) replace: bool,
     #[arg(long, default_value_t = 500)]
     pub(super) batch_size: usize,
     /// Number of clusters [default: √(items/2), within 2..=1000]
@@ -40,9 +50,23 @@ pub(super) struct CreateArgs {
     /// Batches without improvement of the smoothed inertia before centroids freeze
     #[arg(long, default_value_t = 10)]
     pub(super) patience: u32,
-    /// How keywords become vectors
-    #[arg(long, value_enum, default_value_t = Embedder::Lexical)]
-    pub(super) embedder: Embedder,
+    /// How keywords become vectors [default: minilm, installed on first use]
+    #[arg(long, value_enum)]
+    pub(super) embedder: Option<Embedder>,
+    /// Split every topic into page-level groups (on by default for keywords; embedding
+    /// inputs need a text field)
+    #[arg(long, conflicts_with = "no_groups")]
+    pub(super) groups: bool,
+    /// No page-level groups
+    #[arg(long)]
+    pub(super) no_groups: bool,
+    /// Least cosine similarity of a group's members to its centre [default: 0.8; 0.6 with
+    /// --embedder lexical]
+    #[arg(long, value_name = "S", conflicts_with = "no_groups")]
+    pub(super) group_similarity: Option<f64>,
+    /// Topics per grouping commit [default: ~100 ms of computation]
+    #[arg(long, value_name = "N", conflicts_with = "no_groups")]
+    pub(super) group_chunk_size: Option<usize>,
     /// Directory of the sentence model [default: $KBATCH_MODEL_DIR, else
     /// $XDG_DATA_HOME/kbatch/models/all-MiniLM-L6-v2]
     #[arg(long, value_name = "DIR")]
@@ -71,6 +95,13 @@ pub(super) fn run(db: &Path, args: CreateArgs) -> anyhow::Result<ExitCode> {
         metric: args.metric,
         min_similarity: args.min_similarity,
         embedder: args.embedder,
+        groups: match (args.groups, args.no_groups) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
+        group_similarity: args.group_similarity,
+        group_chunk_size: args.group_chunk_size,
         tuning: Tuning {
             batch_size: args.batch_size,
             first_batch_share: args.first_batch_share,
@@ -85,12 +116,17 @@ pub(super) fn run(db: &Path, args: CreateArgs) -> anyhow::Result<ExitCode> {
     let request = pipeline::CreateRequest {
         project: &args.project,
         input: &args.input,
-        format: args.format,
+        read: ReadOptions {
+            format: args.format,
+            keyword_column: args.keyword_column.clone(),
+            volume_column: args.volume_column.clone(),
+        },
         model_dir: args.model_dir.as_deref(),
+        replace: args.replace,
         settings,
     };
     let cancel = install_ctrl_c()?;
     let mut progress = progress::for_stderr(args.output.quiet);
     let outcome = pipeline::create(db, &request, progress.as_mut(), cancel)?;
-    finish(&args.project, outcome, args.output.quiet)
+    finish(db, &args.project, outcome, progress, args.output.quiet)
 }

@@ -18,7 +18,8 @@ pub(super) struct ExportArgs {
     /// Write here instead of stdout (atomically: complete or not at all)
     #[arg(long, value_name = "FILE")]
     pub(super) output: Option<PathBuf>,
-    /// One row per cluster instead of one per item
+    /// One row per page-level group (keywords) or per cluster (embeddings) instead of one per
+    /// item
     #[arg(long)]
     pub(super) clusters: bool,
     /// Start with a UTF-8 byte order mark, so spreadsheet software detects the encoding
@@ -37,23 +38,27 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
     if args.bom {
         out.write_all("\u{feff}".as_bytes())?;
     }
-    let mut csv = csv::Writer::from_writer(out);
-    let keywords = reader.item_kind(&args.project)? == ItemKind::Keywords;
+    let mut csv = csv::WriterBuilder::new().flexible(true).from_writer(out);
+    let project = &args.project;
+    let keywords = reader.item_kind(project)? == ItemKind::Keywords;
+    let groups = reader.has_groups(project)?;
     match (args.clusters, keywords) {
         (true, true) => {
             csv.write_record([
-                "cluster_id",
-                "title",
-                "hub",
+                "topic_id",
+                "topic",
+                "group_id",
+                "group",
                 "size",
                 "total_volume",
                 "top_terms",
             ])?;
-            for c in reader.export_clusters(&args.project)? {
+            for c in reader.export_clusters(project)? {
                 csv.write_record([
-                    cluster_id(c.cluster_id),
-                    c.title,
-                    c.hub,
+                    topic_id(c.topic_id),
+                    c.topic,
+                    id(c.group_id),
+                    c.group,
                     c.size.to_string(),
                     c.total_volume.to_string(),
                     c.top_terms.join("; "),
@@ -62,41 +67,49 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
         }
         (true, false) => {
             csv.write_record(["cluster_id", "title", "size", "total_volume"])?;
-            for c in reader.export_clusters(&args.project)? {
+            for c in reader.export_clusters(project)? {
                 csv.write_record([
-                    cluster_id(c.cluster_id),
-                    c.title,
+                    topic_id(c.topic_id),
+                    c.topic,
                     c.size.to_string(),
                     c.total_volume.to_string(),
                 ])?;
             }
         }
         (false, true) => {
-            csv.write_record([
+            let (extra_columns, rows) = reader.export_keywords(project)?;
+            let header = [
                 "keyword",
                 "volume",
-                "cluster_id",
-                "cluster_title",
-                "hub",
-                "is_title",
+                "topic_id",
+                "topic",
+                "group_id",
+                "group",
+                "is_group_title",
                 "similarity",
-                "batch",
-            ])?;
-            for row in reader.export_keywords(&args.project)? {
-                csv.write_record([
+            ];
+            csv.write_record(
+                header
+                    .iter()
+                    .copied()
+                    .chain(extra_columns.iter().map(String::as_str)),
+            )?;
+            for row in rows {
+                let fixed = [
                     row.keyword,
                     row.volume.map(|v| v.to_string()).unwrap_or_default(),
-                    cluster_id(row.cluster_id),
-                    row.cluster_title,
-                    row.hub,
-                    row.is_title.to_string(),
+                    topic_id(row.topic_id),
+                    row.topic,
+                    id(row.page.group_id),
+                    row.page.title,
+                    row.page.is_title.to_string(),
                     format!("{:.4}", row.similarity),
-                    row.batch.to_string(),
-                ])?;
+                ];
+                csv.write_record(fixed.into_iter().chain(row.extra))?;
             }
         }
         (false, false) => {
-            csv.write_record([
+            let mut header = vec![
                 "item_id",
                 "text",
                 "volume",
@@ -104,17 +117,25 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
                 "cluster_title",
                 "distance",
                 "batch",
-            ])?;
-            reader.export_items(&args.project, |row| -> anyhow::Result<()> {
-                csv.write_record([
+            ];
+            if groups {
+                header.extend(["group_id", "group", "is_group_title"]);
+            }
+            csv.write_record(&header)?;
+            reader.export_items(project, |row| -> anyhow::Result<()> {
+                let mut record = vec![
                     row.item_id,
                     row.text.unwrap_or_default(),
                     row.volume.map(|v| v.to_string()).unwrap_or_default(),
-                    cluster_id(row.cluster_id),
+                    topic_id(row.cluster_id),
                     row.cluster_title,
                     row.distance.to_string(),
                     row.batch.to_string(),
-                ])?;
+                ];
+                if let Some(page) = row.page {
+                    record.extend([id(page.group_id), page.title, page.is_title.to_string()]);
+                }
+                csv.write_record(&record)?;
                 Ok(())
             })?;
         }
@@ -123,9 +144,14 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
     Ok(())
 }
 
-/// A cluster id, or the `no_cluster` bucket's.
-fn cluster_id(id: Option<u32>) -> String {
+/// A topic (cluster) id, or the `no_cluster` bucket's.
+fn topic_id(id: Option<u32>) -> String {
     id.map_or_else(|| pipeline::NO_CLUSTER.to_string(), |c| c.to_string())
+}
+
+/// A group id, empty for none.
+fn id(id: Option<u32>) -> String {
+    id.map(|g| g.to_string()).unwrap_or_default()
 }
 
 /// Writes to a sibling temporary file and renames it into place, so `path` is either the

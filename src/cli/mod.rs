@@ -2,21 +2,26 @@
 //! the only user of `anyhow`.
 
 mod create;
+mod delete;
 mod export;
+mod install_model;
 mod progress;
 mod report;
 mod resume;
 mod status;
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::pipeline::{Outcome, Reader};
+use crate::pipeline::{Outcome, Progress, Reader};
+
+/// The database when neither --db nor $KBATCH_DB names one.
+const DEFAULT_DB: &str = "kbatch.sqlite";
 
 /// Exit code after Ctrl-C, as shells report a SIGINT death.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -43,8 +48,12 @@ enum Command {
     Resume(resume::ResumeArgs),
     /// Show progress of one project, or one line per project
     Status(status::StatusArgs),
-    /// Write the items (or clusters) of the committed batches as CSV
+    /// Write the items (or groups) of the committed batches as CSV
     Export(export::ExportArgs),
+    /// Remove a project and everything it committed (asks nothing)
+    Delete(delete::DeleteArgs),
+    /// Install the all-MiniLM-L6-v2 sentence model (create does it on first use)
+    InstallModel(install_model::InstallModelArgs),
 }
 
 #[derive(Args)]
@@ -80,16 +89,49 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let db = cli
         .db
         .or_else(|| std::env::var_os("KBATCH_DB").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("kbatch.sqlite"));
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
     match cli.command {
         Command::Create(args) => create::run(&db, args),
         Command::Resume(args) => resume::run(&db, args),
         Command::Status(args) => status::run(&db, args),
         Command::Export(args) => export::run(&Reader::open(&db)?, &args),
+        Command::Delete(args) => delete::run(&db, args),
+        Command::InstallModel(args) => install_model::run(args),
     }
 }
 
-fn finish(project: &str, outcome: Outcome, quiet: bool) -> anyhow::Result<ExitCode> {
+/// The database path as a resume hint must repeat it: nothing for the default.
+fn db_flag(db: &Path) -> String {
+    if db == Path::new(DEFAULT_DB) {
+        String::new()
+    } else {
+        format!(" --db {}", shell_quoted(&db.to_string_lossy()))
+    }
+}
+
+/// `word` as a POSIX shell reads it back: bare when it is plain, else in single quotes.
+fn shell_quoted(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Reports how a run ended. The progress display goes first, so nothing it clears on its way
+/// out can erase the last line (the resume hint).
+fn finish(
+    db: &Path,
+    project: &str,
+    outcome: Outcome,
+    progress: Box<dyn Progress>,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    drop(progress);
     match outcome {
         Outcome::Succeeded(timings) => {
             if !quiet {
@@ -108,7 +150,9 @@ fn finish(project: &str, outcome: Outcome, quiet: bool) -> anyhow::Result<ExitCo
             total_units,
         } => {
             say(&format!(
-                "interrupted after batch {done_units} of {total_units}; continue with: kbatch resume --project {project}"
+                "interrupted after batch {done_units} of {total_units}; continue with: kbatch{} resume --project {}",
+                db_flag(db),
+                shell_quoted(project)
             ));
             Ok(ExitCode::from(EXIT_INTERRUPTED))
         }

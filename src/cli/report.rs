@@ -59,6 +59,32 @@ pub fn projects(reports: &[StatusReport]) -> String {
         .join("\n")
 }
 
+/// Why the clustering stopped where it did: the mini-batch early stop, then refinement.
+fn stopping(r: &StatusReport) -> Option<String> {
+    let batches = match r.converged_at_batch {
+        Some(b) => format!(
+            "mini-batches stopped improving at batch {b}, after which centroids were frozen"
+        ),
+        None if r.cluster_batches_done == r.cluster_batches_total => {
+            "every mini-batch moved the centroids (no early stop)".to_string()
+        }
+        None => return None,
+    };
+    let tol = r.config["tol"].as_f64().unwrap_or_default();
+    let refinement = match (r.phase, r.centroid_shift) {
+        (RunPhase::Clustering | RunPhase::Refining, _) | (_, None) => String::new(),
+        (_, Some(shift)) if shift < tol => format!(
+            "; refinement converged after {} epochs (centroid shift {shift:.2e} < tol {tol})",
+            r.refine_epochs_done
+        ),
+        (_, Some(shift)) => format!(
+            "; refinement stopped at its cap of {} epochs (centroid shift {shift:.2e}, tol {tol})",
+            r.refine_epochs_done
+        ),
+    };
+    Some(batches + &refinement)
+}
+
 /// The detailed view of one project.
 pub fn project(r: &StatusReport) -> String {
     let mut out = String::new();
@@ -76,7 +102,7 @@ pub fn project(r: &StatusReport) -> String {
     );
     let _ = writeln!(
         out,
-        "batches:    {}/{} (clustering {}/{}, refinement epochs {}/≤{}{}, final pass {}/{})",
+        "batches:    {}/{} (clustering {}/{}, refinement epochs {}/≤{}{}, final pass {}/{}{})",
         r.batches_done,
         r.batches_total,
         r.cluster_batches_done,
@@ -87,7 +113,12 @@ pub fn project(r: &StatusReport) -> String {
             .map(|s| format!(" (last shift {s:.2e})"))
             .unwrap_or_default(),
         r.final_chunks_done,
-        r.final_chunks_total
+        r.final_chunks_total,
+        if r.group_units_total > 0 {
+            format!(", grouping {}/{}", r.group_units_done, r.group_units_total)
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(out, "items:      {}/{}", r.items_done, r.items_total);
     if let Some(embedded) = r.items_embedded {
@@ -98,17 +129,30 @@ pub fn project(r: &StatusReport) -> String {
         );
     }
     let _ = writeln!(out, "clusters:   {} (dim {})", r.n_clusters, r.dim);
+    if let Some(groups) = r.groups {
+        let similarity = r.config["groups"]["similarity"]
+            .as_f64()
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "groups:     {groups} page-level groups{} (members at cosine ≥ {similarity} to \
+             their group's centre)",
+            if r.phase == RunPhase::Done {
+                ""
+            } else {
+                " so far"
+            }
+        );
+    }
     let _ = writeln!(
         out,
-        "inertia:    {} (smoothed){}",
+        "inertia:    {} (smoothed, over the last clustering batches)",
         r.smoothed_inertia
-            .map_or("-".to_string(), |v| format!("{v:.6}")),
-        if r.converged {
-            ", converged: centroids frozen"
-        } else {
-            ", not converged"
-        }
+            .map_or("-".to_string(), |v| format!("{v:.6}"))
     );
+    if let Some(stopping) = stopping(r) {
+        let _ = writeln!(out, "stopping:   {stopping}");
+    }
     let _ = writeln!(out, "elapsed:    {}", seconds(r.elapsed_s));
     let _ = write!(
         out,

@@ -33,5 +33,5 @@ pub(super) fn run(db: &Path, args: ResumeArgs) -> anyhow::Result<ExitCode> {
         progress.as_mut(),
         cancel,
     )?;
-    finish(&args.project, outcome, args.output.quiet)
+    finish(db, &args.project, outcome, progress, args.output.quiet)
 }

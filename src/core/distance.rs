@@ -117,6 +117,16 @@ pub fn sq_dists(
 
 /// `dots = −2 · block · othersᵀ` (rows × others), one single-threaded SGEMM.
 fn minus_two_dots(block: &[f32], others: &[f32], dim: usize, dots: &mut [f32]) {
+    scaled_dots(block, others, dim, -2.0, dots);
+}
+
+/// `out = block · othersᵀ` (rows × others), one single-threaded SGEMM: cosine similarities of
+/// unit rows. Each output depends only on its two rows and `dim`, never on the thread count.
+pub fn dots(block: &[f32], others: &[f32], dim: usize, out: &mut [f32]) {
+    scaled_dots(block, others, dim, 1.0, out);
+}
+
+fn scaled_dots(block: &[f32], others: &[f32], dim: usize, scale: f32, dots: &mut [f32]) {
     let rows = block.len() / dim;
     let n_others = others.len() / dim;
     assert_eq!(dots.len(), rows * n_others, "dots must be rows × others");
@@ -139,7 +149,7 @@ fn minus_two_dots(block: &[f32], others: &[f32], dim: usize, dots: &mut [f32]) {
             dim as isize,
             1,
             0.0,
-            -2.0,
+            scale,
             false,
             false,
             false,
@@ -225,6 +235,11 @@ fn dots_fma<const G: usize>(x: &[f32], group: &[f32]) -> [f32; G] {
         *out = sum;
     }
     out
+}
+
+/// `x · y` with 8 fused multiply-add lanes summed in a fixed order: the same bits on every CPU.
+pub fn dot(x: &[f32], y: &[f32]) -> f32 {
+    dot_portable(x, y)
 }
 
 fn dot_portable(x: &[f32], y: &[f32]) -> f32 {

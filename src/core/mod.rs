@@ -7,6 +7,7 @@
 
 pub mod distance;
 pub mod embedder;
+pub mod groups;
 pub mod kmeans;
 pub mod lexical;
 pub mod plan;

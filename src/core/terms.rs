@@ -1,5 +1,6 @@
-//! What a keyword cluster is about, in words: its hub (the head term most members share) and
-//! its most distinctive terms by class-based TF-IDF, as BERTopic ranks topic words.
+//! What a keyword group is about, in words: its most distinctive terms by class-based TF-IDF,
+//! as BERTopic ranks topic words, leaving out the words most of the file shares (the seed term
+//! of a single-seed export, "socks" in a socks file, says nothing about any one group).
 //!
 //! Terms are lowercase words (letters and digits; everything else separates) minus a short
 //! list of English function words, plus the word pairs they form: "credit card" is a term of
@@ -25,40 +26,40 @@ pub fn terms(keyword: &str) -> Vec<String> {
     words.iter().map(|w| w.to_string()).chain(pairs).collect()
 }
 
-/// The term found in the most members (each member counts once). Ties go to the term whose
-/// members' volumes sum highest, then to a word pair over a word (more specific), then to the
-/// alphabetically first. `None` when no member has a content word.
-pub fn hub<'a>(members: impl IntoIterator<Item = (&'a str, i64)>) -> Option<String> {
-    let mut reach: HashMap<String, (usize, i64)> = HashMap::new();
-    for (keyword, volume) in members {
-        let distinct: HashSet<String> = terms(keyword).into_iter().collect();
-        for term in distinct {
-            let entry = reach.entry(term).or_default();
-            entry.0 += 1;
-            entry.1 += volume;
-        }
-    }
-    reach
-        .into_iter()
-        .max_by(|(a, ra), (b, rb)| {
-            ra.cmp(rb)
-                .then_with(|| a.contains(' ').cmp(&b.contains(' ')))
-                .then_with(|| b.cmp(a))
-        })
-        .map(|(term, _)| term)
-}
+/// Single words found in more than this share of all keywords are left out of top terms.
+const COMMON_SHARE: f64 = 0.5;
 
 /// The `top` highest-scoring terms of every cluster by class-based TF-IDF:
 /// `tf(t, c) · ln(1 + A / f(t))`, where `tf` counts `t` in cluster `c`'s keywords, `f(t)` counts
-/// it in all clusters and `A` is the mean number of terms per cluster. Ties go alphabetically.
+/// it in all clusters and `A` is the mean number of terms per cluster. Single words found in
+/// more than half of all keywords are left out (word pairs that contain them stay). Ties go
+/// alphabetically.
 pub fn top_terms(clusters: &[Vec<&str>], top: usize) -> Vec<Vec<String>> {
+    let n_keywords: usize = clusters.iter().map(Vec::len).sum();
+    let mut keywords_with: HashMap<String, usize> = HashMap::new();
+    for keyword in clusters.iter().flatten() {
+        let words: HashSet<String> = terms(keyword)
+            .into_iter()
+            .filter(|t| !t.contains(' '))
+            .collect();
+        for word in words {
+            *keywords_with.entry(word).or_default() += 1;
+        }
+    }
+    let common: HashSet<String> = keywords_with
+        .into_iter()
+        .filter(|&(_, n)| n as f64 > COMMON_SHARE * n_keywords as f64)
+        .map(|(word, _)| word)
+        .collect();
     let counts: Vec<BTreeMap<String, f64>> = clusters
         .iter()
         .map(|members| {
             let mut tf = BTreeMap::new();
             for keyword in members {
                 for term in terms(keyword) {
-                    *tf.entry(term).or_insert(0.0) += 1.0;
+                    if !common.contains(&term) {
+                        *tf.entry(term).or_insert(0.0) += 1.0;
+                    }
                 }
             }
             tf
@@ -116,24 +117,6 @@ mod tests {
     }
 
     #[test]
-    fn the_hub_is_the_term_most_members_share() {
-        let members = [
-            ("credit card interest", 10),
-            ("best credit card", 50),
-            ("credit card fees", 5),
-            ("debit card", 500),
-        ];
-        // "card" is in all four; "credit card" in three.
-        assert_eq!(hub(members).as_deref(), Some("card"));
-        // Among equals, the pair beats its words, whatever the volumes.
-        assert_eq!(
-            hub([("credit card", 1), ("credit card fees", 1)]).as_deref(),
-            Some("credit card")
-        );
-        assert_eq!(hub([("the", 1)]), None);
-    }
-
-    #[test]
     fn top_terms_favour_what_sets_a_cluster_apart() {
         let clusters = vec![
             vec!["cheap flights paris", "flights paris deals", "paris hotels"],
@@ -144,5 +127,22 @@ mod tests {
         assert_eq!(top[0][0], "paris");
         assert_eq!(top[1][0], "rome");
         assert!(top.iter().all(|t| t.len() == 2));
+    }
+
+    #[test]
+    fn words_most_of_the_file_shares_are_left_out() {
+        let clusters = vec![
+            vec!["wool socks", "warm wool socks"],
+            vec!["golf socks", "golf socks men"],
+            vec!["socks"],
+        ];
+        let top = top_terms(&clusters, 3);
+        assert!(top.iter().flatten().all(|t| t != "socks"), "{top:?}");
+        assert_eq!(top[0][0], "wool");
+        assert!(
+            top[0].contains(&"wool socks".to_string()),
+            "pairs stay: {top:?}"
+        );
+        assert!(top[2].is_empty());
     }
 }

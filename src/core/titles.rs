@@ -137,6 +137,48 @@ impl ClusterBook {
             .collect()
     }
 
+    /// Items placed in `clusters` and close enough to title one (the `--min-similarity`
+    /// outliers are left out), by cluster, ascending.
+    pub fn members_of(
+        &self,
+        attrs: ItemAttrs<'_>,
+        clusters: std::ops::Range<usize>,
+    ) -> Vec<Vec<usize>> {
+        let mut members = vec![Vec::new(); clusters.len()];
+        for (item, membership) in self.membership.iter().enumerate() {
+            let Some(m) = membership else { continue };
+            let inside = attrs.max_title_distance.is_none_or(|max| m.distance <= max);
+            if inside && clusters.contains(&(m.cluster as usize)) {
+                members[m.cluster as usize - clusters.start].push(item);
+            }
+        }
+        members
+    }
+
+    /// Gives `cluster` the title `wanted` (or `wanted~2`, `~3`, … should another cluster own
+    /// it); returns the change, if the title changed.
+    pub fn retitle(&mut self, cluster: u32, wanted: &str) -> Option<ClusterSummary> {
+        let current = self.titles[cluster as usize].as_deref();
+        let free = |t: &str| self.owner_of_title.get(t).is_none_or(|&c| c == cluster);
+        let title = std::iter::once(wanted.to_string())
+            .chain((2..).map(|n| format!("{wanted}~{n}")))
+            .find(|t| free(t))
+            .expect("an unbounded sequence of distinct names has a free one");
+        if current == Some(title.as_str()) {
+            return None;
+        }
+        if let Some(old) = self.titles[cluster as usize].take() {
+            self.owner_of_title.remove(&old);
+        }
+        self.owner_of_title.insert(title.clone(), cluster);
+        self.titles[cluster as usize] = Some(title.clone());
+        Some(ClusterSummary {
+            cluster_id: cluster,
+            title,
+            title_changed: true,
+        })
+    }
+
     /// The current title of `cluster`, if it has one.
     pub fn title(&self, cluster: u32) -> Option<&str> {
         self.titles[cluster as usize].as_deref()

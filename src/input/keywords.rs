@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::{
-    Dataset, Delimiter, Encoding, InputFormat, ItemKind, KeywordColumns, Vectors, csv_rows,
-    split_header,
+    Dataset, Delimiter, Encoding, ExtraColumns, InputFormat, ItemKind, KeywordColumns, ReadOptions,
+    Vectors, csv_rows, split_header,
 };
 use crate::core::lexical::LexicalEmbedder;
 use crate::error::{Error, Result};
@@ -32,17 +32,26 @@ pub(super) fn read_txt(path: &Path, text: &str) -> Result<Dataset> {
     let mut list = KeywordList::default();
     let body = text.strip_suffix('\n').unwrap_or(text);
     for (index, line) in body.split('\n').enumerate() {
-        list.push(path, index as u64 + 1, line, None)?;
+        list.push(path, index as u64 + 1, line, None, None)?;
     }
-    Ok(list.finish(InputFormat::KeywordsTxt, false, None))
+    Ok(list.finish(InputFormat::KeywordsTxt, false, None, None))
 }
 
-pub(super) fn read_csv(path: &Path, text: &str, encoding: Encoding) -> Result<Dataset> {
+pub(super) fn read_csv(
+    path: &Path,
+    text: &str,
+    encoding: Encoding,
+    options: &ReadOptions,
+) -> Result<Dataset> {
     if text.is_empty() {
         return Err(Error::input(path, None, "empty file"));
     }
-    let layout = layout(path, text, encoding)?;
-    let mut list = KeywordList::default();
+    let names = ColumnNames::from(options);
+    let layout = layout(path, text, encoding, &names)?;
+    let mut list = KeywordList {
+        extra: layout.extra.as_ref().map(|_| Vec::new()),
+        ..KeywordList::default()
+    };
     let mut at_header = layout.has_header;
     let records = &text[layout.offset..];
     csv_rows(
@@ -61,16 +70,48 @@ pub(super) fn read_csv(path: &Path, text: &str, encoding: Encoding) -> Result<Da
                         .map_err(|reason| Error::input(path, Some(line), reason))
                 })
                 .transpose()?;
-            list.push(path, line, &record[layout.keyword], volume)
+            let extra = layout.extra.as_ref().map(|(indices, _)| {
+                let values: Vec<&str> = indices.iter().map(|&i| &record[i]).collect();
+                serde_json::to_string(&values).expect("strings serialise")
+            });
+            list.push(path, line, &record[layout.keyword], volume, extra)
         },
     )?;
     let has_volumes = layout.volume.is_some();
-    Ok(list.finish(InputFormat::KeywordsCsv, has_volumes, Some(layout.columns)))
+    let extra_names = layout.extra.map(|(_, names)| names);
+    Ok(list.finish(
+        InputFormat::KeywordsCsv,
+        has_volumes,
+        Some(layout.columns),
+        extra_names,
+    ))
 }
 
 /// True when one of the first lines of `text` is a header naming a keyword column.
-pub(super) fn has_keyword_header(text: &str) -> bool {
-    find_header(text).is_some()
+pub(super) fn has_keyword_header(text: &str, options: &ReadOptions) -> bool {
+    find_header(text, &ColumnNames::from(options)).is_some()
+}
+
+/// The header names the keyword and volume columns are recognised by: the user's, or the
+/// names keyword tools use.
+struct ColumnNames<'a> {
+    keyword: Vec<&'a str>,
+    volume: Vec<&'a str>,
+    /// Whether the user named the volume column (then it must exist).
+    volume_required: bool,
+}
+
+impl<'a> From<&'a ReadOptions> for ColumnNames<'a> {
+    fn from(options: &'a ReadOptions) -> Self {
+        let trimmed = |name: &'a Option<String>| name.as_deref().map(str::trim);
+        ColumnNames {
+            keyword: trimmed(&options.keyword_column)
+                .map_or_else(|| KEYWORD_NAMES.to_vec(), |n| vec![n]),
+            volume: trimmed(&options.volume_column)
+                .map_or_else(|| VOLUME_NAMES.to_vec(), |n| vec![n]),
+            volume_required: options.volume_column.is_some(),
+        }
+    }
 }
 
 /// Where a keyword CSV's records start and which of their fields are read.
@@ -83,13 +124,33 @@ struct Layout {
     keyword: usize,
     volume: Option<usize>,
     columns: KeywordColumns,
+    /// The other columns' indices and headers, when there are any.
+    extra: Option<(Vec<usize>, Vec<String>)>,
 }
 
-fn layout(path: &Path, text: &str, encoding: Encoding) -> Result<Layout> {
-    if let Some(header) = find_header(text) {
-        let keyword = pick_column(path, &header, &KEYWORD_NAMES, "keyword")?
+fn layout(path: &Path, text: &str, encoding: Encoding, names: &ColumnNames<'_>) -> Result<Layout> {
+    if let Some(header) = find_header(text, names) {
+        let keyword = pick_column(path, &header, &names.keyword, "keyword")?
             .expect("find_header returns lines naming a keyword column");
-        let volume = pick_column(path, &header, &VOLUME_NAMES, "volume")?;
+        let volume = pick_column(path, &header, &names.volume, "volume")?;
+        if volume.is_none() && names.volume_required {
+            return Err(Error::input(
+                path,
+                Some(header.line),
+                format!(
+                    "no column named {:?} for the volume; the header has {}",
+                    names.volume[0],
+                    quoted_list(&header.fields)
+                ),
+            ));
+        }
+        let others: Vec<usize> = (0..header.fields.len())
+            .filter(|&i| i != keyword && Some(i) != volume)
+            .collect();
+        let extra = (!others.is_empty()).then(|| {
+            let headers = others.iter().map(|&i| header.fields[i].clone()).collect();
+            (others, headers)
+        });
         return Ok(Layout {
             offset: header.offset,
             line: header.line,
@@ -103,7 +164,19 @@ fn layout(path: &Path, text: &str, encoding: Encoding) -> Result<Layout> {
                 encoding,
                 delimiter: (header.fields.len() > 1).then_some(header.delimiter),
             },
+            extra,
         });
+    }
+    if names.keyword.len() == 1 {
+        // The user named the keyword column: a file without it is an error, never a list.
+        return Err(Error::input(
+            path,
+            None,
+            format!(
+                "no column named {:?} in the first {HEADER_SEARCH_LINES} lines",
+                names.keyword[0]
+            ),
+        ));
     }
     if is_plain_list(text) {
         // Comma, so that a keyword quoted because it holds one reads as in any CSV.
@@ -120,6 +193,7 @@ fn layout(path: &Path, text: &str, encoding: Encoding) -> Result<Layout> {
                 encoding,
                 delimiter: None,
             },
+            extra: None,
         });
     }
     Err(Error::input(
@@ -144,13 +218,13 @@ struct Header {
 /// The first line naming a keyword column. Title lines may stand above a header only when it
 /// has several columns: in a one-column file they would be keywords of a headerless list, and
 /// the "header" below them a keyword that happens to read "keyword".
-fn find_header(text: &str) -> Option<Header> {
+fn find_header(text: &str, names: &ColumnNames<'_>) -> Option<Header> {
     let mut offset = 0;
     let mut below_titles = false;
     let lines = text.split_inclusive('\n').take(HEADER_SEARCH_LINES);
     for (index, line) in lines.enumerate() {
         let (delimiter, fields) = split_header(line);
-        if fields.iter().any(|f| is_one_of(f, &KEYWORD_NAMES)) {
+        if fields.iter().any(|f| is_one_of(f, &names.keyword)) {
             return (!below_titles || fields.len() > 1).then_some(Header {
                 offset,
                 line: index as u64 + 1,
@@ -190,6 +264,14 @@ fn pick_column(path: &Path, header: &Header, names: &[&str], role: &str) -> Resu
 
 fn is_one_of(field: &str, names: &[&str]) -> bool {
     names.iter().any(|name| field.eq_ignore_ascii_case(name))
+}
+
+fn quoted_list(fields: &[String]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("{f:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A search volume: digits, optionally grouped in threes by `,` or a space (tools and
@@ -237,10 +319,19 @@ struct KeywordList {
     index_of: HashMap<String, usize>,
     merged: usize,
     blank: usize,
+    /// Per keyword, its other columns' values (JSON), when the file has other columns.
+    extra: Option<Vec<String>>,
 }
 
 impl KeywordList {
-    fn push(&mut self, path: &Path, line: u64, raw: &str, volume: Option<i64>) -> Result<()> {
+    fn push(
+        &mut self,
+        path: &Path,
+        line: u64,
+        raw: &str,
+        volume: Option<i64>,
+        extra: Option<String>,
+    ) -> Result<()> {
         let keyword = raw.trim();
         if keyword.is_empty() {
             self.blank += 1;
@@ -259,6 +350,9 @@ impl KeywordList {
                     .insert(keyword.to_lowercase(), self.texts.len());
                 self.texts.push(keyword.to_string());
                 self.volumes.push(volume);
+                if let (Some(all), Some(values)) = (self.extra.as_mut(), extra) {
+                    all.push(values);
+                }
             }
         }
         Ok(())
@@ -269,6 +363,7 @@ impl KeywordList {
         format: InputFormat,
         has_volumes: bool,
         columns: Option<KeywordColumns>,
+        extra_names: Option<Vec<String>>,
     ) -> Dataset {
         Dataset {
             kind: ItemKind::Keywords,
@@ -281,6 +376,9 @@ impl KeywordList {
             merged_duplicates: self.merged,
             skipped_blank: self.blank,
             columns,
+            extra: extra_names
+                .zip(self.extra)
+                .map(|(names, values)| ExtraColumns { names, values }),
         }
     }
 }
@@ -289,6 +387,14 @@ impl KeywordList {
 mod tests {
     use super::super::tests::{error_of, read_str};
     use super::*;
+
+    fn defaults() -> ColumnNames<'static> {
+        ColumnNames {
+            keyword: KEYWORD_NAMES.to_vec(),
+            volume: VOLUME_NAMES.to_vec(),
+            volume_required: false,
+        }
+    }
 
     #[test]
     fn txt_trims_skips_blanks_and_merges_case_duplicates() {
@@ -424,7 +530,7 @@ mod tests {
     fn the_header_is_the_first_line_naming_a_keyword_column() {
         let planner = "Keyword Stats 2024-05-01 at 10_12_33\nMay 1, 2023 - April 30, 2024\n\
                        Keyword\tCurrency\tAvg. monthly searches\nshoes\tUSD\t10\n";
-        let header = find_header(planner).unwrap();
+        let header = find_header(planner, &defaults()).unwrap();
         assert_eq!((header.line, header.delimiter), (3, Delimiter::Tab));
         assert!(planner[header.offset..].starts_with("Keyword\t"));
         assert_eq!(
@@ -432,14 +538,14 @@ mod tests {
             ["Keyword", "Currency", "Avg. monthly searches"]
         );
 
-        let header = find_header("\n \r\n QUERY \nshoes\n").unwrap();
+        let header = find_header("\n \r\n QUERY \nshoes\n", &defaults()).unwrap();
         assert_eq!((header.line, header.fields), (3, vec!["QUERY".to_string()]));
         assert_eq!(
-            find_header("\"Keywords\";\"Volume\"\nshoes;5\n").map(|h| h.fields),
+            find_header("\"Keywords\";\"Volume\"\nshoes;5\n", &defaults()).map(|h| h.fields),
             Some(vec!["Keywords".to_string(), "Volume".to_string()])
         );
         // A one-column file: lines above "keyword" are keywords, not titles.
-        assert!(find_header("shoes\nkeyword\nhats\n").is_none());
+        assert!(find_header("shoes\nkeyword\nhats\n", &defaults()).is_none());
         assert!(is_plain_list("shoes\nkeyword\nhats\n"));
         assert!(is_plain_list("\n\"shoes, red\"\nhats\n"));
         assert!(!is_plain_list("kw,volume\nshoes,10\n"));
@@ -447,7 +553,7 @@ mod tests {
             "{}keyword,volume\nshoes,5\n",
             "title\n".repeat(HEADER_SEARCH_LINES)
         );
-        assert!(find_header(&late).is_none());
+        assert!(find_header(&late, &defaults()).is_none());
     }
 
     #[test]

@@ -76,6 +76,29 @@ pub struct Dataset {
     pub skipped_blank: usize,
     /// How a keyword CSV was laid out.
     pub columns: Option<KeywordColumns>,
+    /// A keyword CSV's other columns, kept for the export.
+    pub extra: Option<ExtraColumns>,
+}
+
+/// The columns of a keyword file that kbatch does not read itself, kept so the export can give
+/// them back: their headers in file order, and per item its values as a JSON array of strings
+/// (one string per item keeps a million rows cheap; merged duplicates keep the first row's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraColumns {
+    pub names: Vec<String>,
+    pub values: Vec<String>,
+}
+
+/// How to read an input: its layout (else detected from the extension) and, for keyword CSVs,
+/// the names of the keyword and volume columns (else recognised from common names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReadOptions {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub format: Option<InputFormat>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub keyword_column: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub volume_column: Option<String>,
 }
 
 /// The layout detected in a keyword CSV, reported so that a wrong guess is visible.
@@ -179,8 +202,9 @@ impl Dataset {
     }
 }
 
-/// Reads and validates `path`. `format` overrides detection from the extension.
-pub fn read_input(path: &Path, format: Option<InputFormat>) -> Result<Dataset> {
+/// Reads and validates `path` as `options` say.
+pub fn read_input(path: &Path, options: &ReadOptions) -> Result<Dataset> {
+    let format = options.format;
     if format == Some(InputFormat::Npy) || (format.is_none() && extension(path) == "npy") {
         return npy::read(path);
     }
@@ -189,11 +213,11 @@ pub fn read_input(path: &Path, format: Option<InputFormat>) -> Result<Dataset> {
     let (text, encoding) = text::decode(path, &bytes)?;
     let format = match format {
         Some(format) => format,
-        None => detect(path, &text)?,
+        None => detect(path, &text, options)?,
     };
     let mut dataset = match format {
         InputFormat::KeywordsTxt => keywords::read_txt(path, &text)?,
-        InputFormat::KeywordsCsv => keywords::read_csv(path, &text, encoding)?,
+        InputFormat::KeywordsCsv => keywords::read_csv(path, &text, encoding, options)?,
         InputFormat::EmbeddingsCsv => csv_vectors::read(path, &text)?,
         InputFormat::Jsonl => jsonl::read(path, &text)?,
         InputFormat::Npy => unreachable!("handled above"),
@@ -220,12 +244,13 @@ fn extension(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn detect(path: &Path, text: &str) -> Result<InputFormat> {
+fn detect(path: &Path, text: &str, options: &ReadOptions) -> Result<InputFormat> {
     Ok(match extension(path).as_str() {
         "txt" => InputFormat::KeywordsTxt,
         "jsonl" | "ndjson" => InputFormat::Jsonl,
         "csv" | "tsv" => {
-            if !keywords::has_keyword_header(text) && csv_vectors::looks_like_vectors(text) {
+            if !keywords::has_keyword_header(text, options) && csv_vectors::looks_like_vectors(text)
+            {
                 InputFormat::EmbeddingsCsv
             } else {
                 InputFormat::KeywordsCsv
@@ -451,6 +476,7 @@ fn embeddings(
         merged_duplicates: 0,
         skipped_blank: 0,
         columns: None,
+        extra: None,
     }
 }
 
@@ -471,7 +497,7 @@ pub(crate) mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
         std::fs::write(&path, content).unwrap();
-        read_input(&path, None)
+        read_input(&path, &ReadOptions::default())
     }
 
     pub fn error_of(result: Result<Dataset>) -> String {
@@ -536,7 +562,7 @@ pub(crate) mod tests {
     #[test]
     fn the_hash_covers_the_file_bytes() {
         let path = fixture("keywords.txt");
-        let data = read_input(&path, None).unwrap();
+        let data = read_input(&path, &ReadOptions::default()).unwrap();
         assert_eq!(data.blake3, hash_file(&path).unwrap());
         assert_eq!(
             data.blake3,

@@ -128,6 +128,7 @@ pub(super) fn read(path: &Path) -> Result<Dataset> {
         merged_duplicates: 0,
         skipped_blank: 0,
         columns: None,
+        extra: None,
     })
 }
 

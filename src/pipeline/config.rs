@@ -10,7 +10,7 @@ use crate::core::distance;
 use crate::core::kmeans::{Metric, Params};
 use crate::core::plan::BatchPlan;
 use crate::error::{Error, Result};
-use crate::input::{Dataset, InputFormat, ItemKind};
+use crate::input::{Dataset, InputFormat, ItemKind, ReadOptions};
 use crate::store::RunRecord;
 
 /// Everything that determines a run's result. Stored with the run; `resume` uses it, not flags.
@@ -29,18 +29,45 @@ pub struct RunConfig {
     /// blake3 of the sentence model's weights, so `resume` embeds with the same model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_blake3: Option<String>,
+    /// The keyword and volume columns the user named, so `resume` reads the file the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword_column: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_column: Option<String>,
+    /// Page-level groups inside topics, when the run makes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<GroupConfig>,
     #[serde(flatten)]
     pub tuning: Tuning,
 }
 
-/// How keywords become vectors.
+/// How a run splits its topics into page-level groups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupConfig {
+    /// Every member of a group is at least this similar (cosine) to the group's centre.
+    pub similarity: f64,
+    /// Grouping commit units: the topics are split into this many ranges of ids.
+    pub units: usize,
+}
+
+/// Default `--group-similarity` for the sentence model and for embedding inputs, measured on
+/// banking77 (README, "Groups"): page-level groups of a median 3 keywords that are purer than
+/// the peers' all-pairs community detection at the same threshold, at the same coverage.
+pub const GROUP_SIMILARITY: f64 = 0.8;
+
+/// Default `--group-similarity` for the lexical embedder, whose similarities run lower (shared
+/// character n-grams rather than meaning); chosen so groups have the same median size.
+pub const LEXICAL_GROUP_SIMILARITY: f64 = 0.6;
+
+/// How keywords become vectors. A run records its own; runs made before the choice existed
+/// are lexical.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Embedder {
-    /// Hashed character n-grams with TF-IDF: no model files, instant, spelling similarity only
+    /// Hashed character n-grams with TF-IDF: no model files, instant, offline, spelling only
     #[default]
     Lexical,
-    /// all-MiniLM-L6-v2 sentence embeddings, in process (install: scripts/install-model.sh)
+    /// all-MiniLM-L6-v2 sentence embeddings, in process (installed on first use)
     Minilm,
 }
 
@@ -68,8 +95,27 @@ pub struct Settings {
     pub n_clusters: Option<usize>,
     pub metric: Option<Metric>,
     pub min_similarity: Option<f64>,
-    pub embedder: Embedder,
+    /// `None`: the sentence model for keywords.
+    pub embedder: Option<Embedder>,
+    /// `None`: groups for keyword runs, none for embedding runs; `Some(false)` turns them off,
+    /// `Some(true)` on (embedding runs need texts).
+    pub groups: Option<bool>,
+    /// `None`: [`GROUP_SIMILARITY`] ([`LEXICAL_GROUP_SIMILARITY`] for the lexical embedder).
+    pub group_similarity: Option<f64>,
+    /// Topics per grouping unit; `None`: about 100 ms of work each.
+    pub group_chunk_size: Option<usize>,
     pub tuning: Tuning,
+}
+
+impl Settings {
+    /// The embedder a run on `kind` items uses.
+    pub fn embedder_for(&self, kind: ItemKind) -> Embedder {
+        match (self.embedder, kind) {
+            (Some(embedder), _) => embedder,
+            (None, ItemKind::Keywords) => Embedder::Minilm,
+            (None, ItemKind::Embeddings) => Embedder::Lexical,
+        }
+    }
 }
 
 impl Tuning {
@@ -107,7 +153,22 @@ impl RunConfig {
     }
 
     pub(super) fn schedule(&self, plan: &BatchPlan) -> Schedule {
-        Schedule::new(plan, self.tuning.pass_chunk_size, self.tuning.refine_epochs)
+        Schedule::new(
+            plan,
+            self.tuning.pass_chunk_size,
+            self.tuning.refine_epochs,
+            self.n_clusters,
+            self.groups.as_ref().map_or(0, |g| g.units),
+        )
+    }
+
+    /// How the input is read, as at create.
+    pub(super) fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            format: Some(self.format),
+            keyword_column: self.keyword_column.clone(),
+            volume_column: self.volume_column.clone(),
+        }
     }
 
     pub(super) fn params(&self, n_items: usize) -> Params {
@@ -169,11 +230,12 @@ pub(super) fn resolve_config(
     tuning
         .pass_chunk_size
         .get_or_insert_with(|| default_pass_chunk_size(n_clusters, data.dim(), tuning.batch_size));
-    if settings.embedder != Embedder::Lexical && data.kind != ItemKind::Keywords {
+    if settings.embedder == Some(Embedder::Minilm) && data.kind != ItemKind::Keywords {
         return Err(Error::Params(
             "--embedder applies to keyword inputs; embeddings are used as they are".into(),
         ));
     }
+    let embedder = settings.embedder_for(data.kind);
     let metric = settings.metric.unwrap_or_else(|| default_metric(data));
     if let Some(min) = settings.min_similarity {
         if metric != Metric::Cosine {
@@ -187,15 +249,67 @@ pub(super) fn resolve_config(
             ));
         }
     }
+    let groups = resolve_groups(data, settings, embedder, n_clusters)?;
     Ok(RunConfig {
         n_clusters,
         metric,
         format: data.format,
         min_similarity: settings.min_similarity,
-        embedder: settings.embedder,
+        embedder,
         model_blake3: None,
+        keyword_column: None,
+        volume_column: None,
+        groups,
         tuning,
     })
+}
+
+/// Whether and how the run groups its topics; see [`Settings::groups`].
+fn resolve_groups(
+    data: &Dataset,
+    settings: &Settings,
+    embedder: Embedder,
+    n_clusters: usize,
+) -> Result<Option<GroupConfig>> {
+    let wanted = settings
+        .groups
+        .unwrap_or(data.kind == ItemKind::Keywords || settings.group_similarity.is_some());
+    if !wanted {
+        return Ok(None);
+    }
+    let similarity = settings.group_similarity.unwrap_or(
+        if data.kind == ItemKind::Keywords && embedder == Embedder::Lexical {
+            LEXICAL_GROUP_SIMILARITY
+        } else {
+            GROUP_SIMILARITY
+        },
+    );
+    if !(similarity > 0.0 && similarity <= 1.0) {
+        return Err(Error::Params(
+            "--group-similarity must be a cosine similarity in (0, 1]".into(),
+        ));
+    }
+    let units = match settings.group_chunk_size {
+        Some(0) => {
+            return Err(Error::Params(
+                "--group-chunk-size must be at least 1".into(),
+            ));
+        }
+        Some(topics) => n_clusters.div_ceil(topics),
+        None => default_group_units(data.len(), n_clusters, data.dim()),
+    };
+    Ok(Some(GroupConfig { similarity, units }))
+}
+
+/// Grouping units: enough that each holds about as much work as a pass chunk (~100 ms). A topic
+/// of m items costs m²/2 similarities of 2·d FLOP; with n items in k topics, (n²/k)·d FLOP in
+/// all. Topic sizes are not known when the units are laid out, so units are ranges of topic
+/// ids, as many as the balanced estimate asks for.
+fn default_group_units(n_items: usize, n_clusters: usize, dim: usize) -> usize {
+    const FLOP_PER_UNIT: f64 = 1.5e10;
+    let n = n_items as f64;
+    let flop = n * n / n_clusters.max(1) as f64 * dim as f64;
+    ((flop / FLOP_PER_UNIT).ceil() as usize).clamp(1, n_clusters.max(1))
 }
 
 /// Cosine for keywords and for embeddings that are already unit-norm (judged on the first

@@ -1,6 +1,6 @@
 //! `create`: read and validate the input, write the project, then run it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -10,7 +10,7 @@ use super::events::{IngestNotes, Outcome, Progress};
 use super::{Embedder, lock};
 use crate::embed;
 use crate::error::{Error, Result};
-use crate::input::{self, Dataset, InputFormat, ItemKind, Vectors};
+use crate::input::{self, Dataset, ItemKind, ReadOptions, Vectors};
 use crate::store::{NewRun, Store};
 
 /// What `create` is asked to do.
@@ -18,10 +18,12 @@ use crate::store::{NewRun, Store};
 pub struct CreateRequest<'a> {
     pub project: &'a str,
     pub input: &'a Path,
-    /// Overrides detection from the extension.
-    pub format: Option<InputFormat>,
+    /// The input's layout and, for keyword CSVs, its column names.
+    pub read: ReadOptions,
     /// Where the sentence model is; `None`: [`embed::default_model_dir`].
     pub model_dir: Option<&'a Path>,
+    /// Replace a project of the same name (which no live process may be running).
+    pub replace: bool,
     pub settings: Settings,
 }
 
@@ -36,8 +38,9 @@ pub fn create(
     let CreateRequest {
         project,
         input: input_path,
-        format,
+        ref read,
         model_dir,
+        replace,
         ref settings,
     } = *request;
     let command_start = Instant::now();
@@ -46,18 +49,20 @@ pub fn create(
         match Store::open(db)?.find_run(project) {
             Err(Error::ProjectNotFound(_)) => {}
             Ok(_) => {
-                return Err(match lock::holder(db, project) {
-                    Some(pid) => Error::ProjectLocked {
+                if let Some(pid) = lock::holder(db, project) {
+                    return Err(Error::ProjectLocked {
                         project: project.to_string(),
                         pid,
-                    },
-                    None => Error::ProjectExists(project.to_string()),
-                });
+                    });
+                }
+                if !replace {
+                    return Err(Error::ProjectExists(project.to_string()));
+                }
             }
             Err(e) => return Err(e),
         }
     }
-    let mut data = input::read_input(input_path, format)?;
+    let mut data = input::read_input(input_path, read)?;
     progress.ingested(&IngestNotes {
         input: input_path.to_path_buf(),
         n_items: data.len(),
@@ -66,14 +71,17 @@ pub fn create(
         columns: data.columns.clone(),
     });
     // The model goes in first: it sets the dimension that defaults are sized by.
-    let model_blake3 = match settings.embedder {
+    let embedder = settings.embedder_for(data.kind);
+    let model_blake3 = match embedder {
         Embedder::Minilm if data.kind == ItemKind::Keywords => {
-            Some(attach_model(&mut data, model_dir)?)
+            Some(attach_model(&mut data, model_dir, progress)?)
         }
         _ => None,
     };
     let mut config = resolve_config(&data, input_path, settings)?;
     config.model_blake3 = model_blake3;
+    config.keyword_column = read.keyword_column.clone();
+    config.volume_column = read.volume_column.clone();
     let plan = config.plan(data.len());
     let _lock = lock::ProjectLock::acquire(db, project)?;
     let mut store = Store::open(db)?;
@@ -82,6 +90,7 @@ pub fn create(
     let placements = placements(&plan);
     store.create_run(&NewRun {
         project,
+        replace,
         config_json,
         seed: config.tuning.seed,
         input_path: &absolute.to_string_lossy(),
@@ -92,6 +101,8 @@ pub fn create(
         ids: data.ids.as_deref(),
         texts: data.texts.as_deref(),
         volumes: data.volumes.as_deref(),
+        extra_columns: data.extra.as_ref().map(|e| e.names.as_slice()),
+        extra: data.extra.as_ref().map(|e| e.values.as_slice()),
         placements: &placements,
         units: config.schedule(&plan).units(),
     })?;
@@ -99,12 +110,32 @@ pub fn create(
     Engine::new(store, run, config, plan, &data)?.run(command_start, progress, cancel)
 }
 
-/// Loads the sentence model into `data` (a keyword dataset) and returns the blake3 of its
-/// weights.
-pub(super) fn attach_model(data: &mut Dataset, model_dir: Option<&Path>) -> Result<String> {
+/// Loads the sentence model into `data` (a keyword dataset), installing it first if it is
+/// missing, and returns the blake3 of its weights.
+pub(super) fn attach_model(
+    data: &mut Dataset,
+    model_dir: Option<&Path>,
+    progress: &mut dyn Progress,
+) -> Result<String> {
     let dir = model_dir.map_or_else(embed::default_model_dir, Path::to_path_buf);
+    if !embed::install::is_installed(&dir) {
+        progress.installing_model(&dir);
+        embed::install::install(&dir, progress.shows_progress())?;
+    }
     let model = embed::MiniLm::load(&dir)?;
     let weights = input::hash_file(&dir.join(embed::WEIGHTS_FILE))?;
     data.vectors = Vectors::Model(Box::new(model));
     Ok(weights)
+}
+
+/// `kbatch install-model`: installs the sentence model into `model_dir` (else the default
+/// place) unless it is there; returns the directory.
+pub fn install_model(model_dir: Option<&Path>, progress: &mut dyn Progress) -> Result<PathBuf> {
+    let dir = model_dir.map_or_else(embed::default_model_dir, Path::to_path_buf);
+    if !embed::install::is_installed(&dir) {
+        progress.installing_model(&dir);
+        embed::install::install(&dir, progress.shows_progress())?;
+    }
+    embed::MiniLm::load(&dir)?;
+    Ok(dir)
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::config::RunConfig;
 use super::events::{Outcome, Progress, RunTimings, UnitCommitted};
+use super::grouping::Grouper;
 use super::schedule::{Schedule, Step};
 use crate::core::distance;
 use crate::core::kmeans::{self, BatchOutcome, ClusterSums, KMeansState, Metric, Params};
@@ -24,6 +25,15 @@ use crate::testhook::{self, PausePoint};
 
 /// Keywords a model embeds between two looks at the cancel flag.
 const EMBED_SLICE: usize = 1024;
+
+/// Each item's plan position, by item index.
+fn positions_by_item(plan: &BatchPlan) -> Vec<usize> {
+    let mut position_of = vec![0; plan.order.len()];
+    for (position, &item) in plan.order.iter().enumerate() {
+        position_of[item] = position;
+    }
+    position_of
+}
 
 pub(super) fn placements(plan: &BatchPlan) -> Vec<Placement> {
     let mut placements = vec![
@@ -54,6 +64,8 @@ pub(super) struct Engine<'a> {
     /// The current refinement epoch's sums, over its chunks committed so far.
     epoch_sums: Option<ClusterSums>,
     book: ClusterBook,
+    /// Runs with page-level groups: their state between grouping units.
+    grouper: Option<Grouper>,
     /// Next commit unit to compute.
     next_unit: usize,
     /// Reused gather buffer.
@@ -121,6 +133,10 @@ impl<'a> Engine<'a> {
             store.load_titles(run.run_id)?,
         );
         let params = config.params(data.len());
+        let grouper = match &config.groups {
+            Some(groups) => Some(Grouper::restored(&store, run.run_id, groups.similarity)?),
+            None => None,
+        };
         let mut engine = Engine {
             store,
             run,
@@ -132,6 +148,7 @@ impl<'a> Engine<'a> {
             state,
             epoch_sums: None,
             book,
+            grouper,
             next_unit,
             rows: Vec::new(),
         };
@@ -269,6 +286,7 @@ impl<'a> Engine<'a> {
                 reassigned: commit.reassigned,
                 ewa_inertia: commit.ewa_inertia,
                 converged: commit.converged,
+                groups: commit.groups.as_ref().map_or(0, |g| g.groups.len()),
                 processing_ms: commit.processing_time_ms,
             });
         }
@@ -302,13 +320,19 @@ impl<'a> Engine<'a> {
         keep_going: &dyn Fn() -> bool,
     ) -> Result<Option<BatchCommit>> {
         let step = self.schedule.step(unit);
+        if let Step::Group { chunk } = step {
+            return self.group_unit(unit, chunk, started).map(Some);
+        }
         let range = self.schedule.positions(step);
         let mut vectors = None;
+        let mut embed_time_ms = None;
         if self.data.embeds_with_model() && matches!(step, Step::Cluster { .. }) {
+            let embedding = Instant::now();
             match self.embed(range.clone(), keep_going) {
                 Some(embedded) => vectors = Some(embedded),
                 None => return Ok(None),
             }
+            embed_time_ms = Some(embedding.elapsed().as_millis() as u64);
         } else {
             self.gather(range.clone())?;
         }
@@ -336,6 +360,7 @@ impl<'a> Engine<'a> {
                 let state = self.state.as_ref().expect("a model exists after batch 0");
                 (Phase::Final, kmeans::assign_batch(state, &self.rows))
             }
+            Step::Group { .. } => unreachable!("grouping units return above"),
         };
         let state = self.state.as_ref().expect("a model exists after batch 0");
         let attrs = attrs(self.data, &self.config);
@@ -376,8 +401,59 @@ impl<'a> Engine<'a> {
             centroid_shift,
             skip,
             processing_time_ms: started.elapsed().as_millis() as u64,
+            embed_time_ms,
             vectors,
+            groups: None,
         }))
+    }
+
+    /// A grouping unit: its topics split into page-level groups, and the topics renamed after
+    /// their best pages.
+    fn group_unit(&mut self, unit: usize, chunk: usize, started: Instant) -> Result<BatchCommit> {
+        let attrs = attrs(self.data, &self.config);
+        let position_of = positions_by_item(&self.plan);
+        let grouper = self
+            .grouper
+            .as_mut()
+            .expect("grouping units exist only in runs with groups");
+        let outcome = grouper.group(
+            self.schedule.topics(chunk),
+            &mut self.book,
+            attrs,
+            self.data,
+            &self.store,
+            self.run.run_id,
+            &position_of,
+        )?;
+        let state = self.state.as_ref().expect("a model exists after batch 0");
+        Ok(BatchCommit {
+            run_id: self.run.run_id,
+            batch_number: unit,
+            phase: Phase::Group,
+            checkpoint: None,
+            start: 0,
+            labels: store::encode_labels(&[]),
+            clusters_touched: outcome.commit.groups.len(),
+            titles: outcome
+                .retitled
+                .into_iter()
+                .map(|c| ClusterRow {
+                    cluster_id: c.cluster_id,
+                    title: c.title,
+                })
+                .collect(),
+            batch_inertia: 0.0,
+            lloyd_iterations: 0,
+            reassigned: 0,
+            ewa_inertia: state.ewa_inertia,
+            converged: false,
+            centroid_shift: None,
+            skip: 0..0,
+            processing_time_ms: started.elapsed().as_millis() as u64,
+            embed_time_ms: None,
+            vectors: None,
+            groups: Some(outcome.commit),
+        })
     }
 
     fn cluster_step(

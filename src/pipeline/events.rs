@@ -24,6 +24,8 @@ pub struct UnitCommitted {
     pub reassigned: u32,
     pub ewa_inertia: Option<f64>,
     pub converged: bool,
+    /// A grouping unit's page-level groups.
+    pub groups: usize,
     pub processing_ms: u64,
 }
 
@@ -34,6 +36,12 @@ pub trait Progress {
     /// Called once before the first unit runs, with the units already committed.
     fn started(&mut self, project: &str, done_units: usize, total_units: usize);
     fn unit_committed(&mut self, event: &UnitCommitted);
+    /// Called before the sentence model is installed into `dir` (it was missing).
+    fn installing_model(&mut self, _dir: &std::path::Path) {}
+    /// Whether a long step may draw its own progress on stderr (pip's download bar).
+    fn shows_progress(&self) -> bool {
+        false
+    }
 }
 
 /// How a `create` or `resume` ended.

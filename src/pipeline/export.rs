@@ -1,7 +1,7 @@
-//! Exports: the committed assignments joined with their items and cluster titles. Items of
+//! Exports: the committed assignments joined with their items, groups and titles. Items of
 //! units not yet committed are left out, so an export taken mid-run is exactly what is done so
-//! far. Keyword runs get a spreadsheet layout (hub, distinctive terms, sorted by volume);
-//! embedding runs one row per item in input order.
+//! far. Keyword runs get a content-plan layout (topics, page-level groups, every column of the
+//! input), sorted for spreadsheets; embedding runs one row per item in input order.
 
 use std::collections::HashMap;
 
@@ -12,9 +12,9 @@ use crate::core::plan::BatchPlan;
 use crate::core::terms;
 use crate::error::Error;
 use crate::input::ItemKind;
-use crate::store::{ExportSnapshot, ItemRow, RunRecord, Store};
+use crate::store::{ExportSnapshot, GroupRow, ItemRow, RunRecord, Store};
 
-/// Distinctive terms listed per keyword cluster.
+/// Distinctive terms listed per group.
 const TOP_TERMS: usize = 5;
 
 /// The bucket of items below `--min-similarity`.
@@ -32,15 +32,30 @@ pub struct ExportRow {
     pub distance: f64,
     /// The clustering batch that holds the item.
     pub batch: usize,
+    /// Runs with groups: the item's page, as for keywords.
+    pub page: Option<Page>,
 }
 
-/// One exported cluster; `cluster_id` `None` is the `no_cluster` bucket. `hub` and
-/// `top_terms` are filled for keyword runs.
+/// Where an item lands in the content plan: its group, or a page of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// `None`: the item joined no group (a page of its own), or its topic is not grouped yet.
+    pub group_id: Option<u32>,
+    /// The group's title; an ungrouped item's own text; empty before its topic is grouped.
+    pub title: String,
+    /// Whether the item titles its page.
+    pub is_title: bool,
+}
+
+/// One exported page-level group (or, for keyword runs, an ungrouped keyword's own page, or a
+/// topic not grouped yet); `topic_id` `None` is the `no_cluster` bucket.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterExportRow {
-    pub cluster_id: Option<u32>,
-    pub title: String,
-    pub hub: String,
+    pub topic_id: Option<u32>,
+    pub topic: String,
+    pub group_id: Option<u32>,
+    /// The group's title; empty on a row that stands for a whole topic.
+    pub group: String,
     pub size: u64,
     pub total_volume: i64,
     pub top_terms: Vec<String>,
@@ -52,13 +67,13 @@ pub struct KeywordRow {
     pub keyword: String,
     pub volume: Option<i64>,
     /// `None`: the `no_cluster` bucket.
-    pub cluster_id: Option<u32>,
-    pub cluster_title: String,
-    pub hub: String,
-    pub is_title: bool,
-    /// Cosine similarity to the cluster's centroid.
+    pub topic_id: Option<u32>,
+    pub topic: String,
+    pub page: Page,
+    /// Cosine similarity to the topic's centroid.
     pub similarity: f64,
-    pub batch: usize,
+    /// The keyword's values in the input's other columns, in the file's order.
+    pub extra: Vec<String>,
 }
 
 /// Whether `project` clusters keywords (and so exports in the keyword layout).
@@ -66,7 +81,7 @@ pub(super) fn item_kind(store: &Store, project: &str) -> Result<ItemKind, Error>
     Ok(stored_config(&store.find_run(project)?)?.format.item_kind())
 }
 
-/// A run's committed state, joined: every committed item with its label and placement.
+/// A run's committed state, joined: every committed item with its label, placement and group.
 struct Committed {
     config: RunConfig,
     /// (item index, label, clustering batch), in item order.
@@ -74,6 +89,13 @@ struct Committed {
     titles: HashMap<u32, String>,
     /// By item index; empty for inputs without ids, texts or volumes.
     items: Vec<ItemRow>,
+    /// By group id (ids run from 0 without gaps).
+    groups: Vec<GroupRow>,
+    /// Per item, its group.
+    group_of: HashMap<usize, u32>,
+    /// Per topic, whether a committed grouping unit covered it.
+    grouped_topics: Vec<bool>,
+    extra_columns: Vec<String>,
 }
 
 impl Committed {
@@ -83,6 +105,9 @@ impl Committed {
             blocks,
             titles,
             items,
+            groups,
+            group_blocks,
+            extra_columns,
         } = store.export_snapshot(run.run_id)?;
         let plan: BatchPlan = config.plan(run.n_items);
         let mut by_position: Vec<Option<Nearest>> = vec![None; run.n_items];
@@ -96,11 +121,23 @@ impl Committed {
             .enumerate()
             .filter_map(|(item, p)| by_position[p.position].map(|label| (item, label, p.batch)))
             .collect();
+        let mut grouped_topics = vec![false; config.n_clusters];
+        let mut group_of = HashMap::new();
+        for block in &group_blocks {
+            for topic in block.start_topic..block.end_topic {
+                grouped_topics[topic as usize] = true;
+            }
+            group_of.extend(block.members.iter().map(|&(item, g)| (item as usize, g)));
+        }
         Ok(Committed {
             config,
             labelled,
             titles: titles.into_iter().collect(),
             items,
+            groups,
+            group_of,
+            grouped_topics,
+            extra_columns,
         })
     }
 
@@ -108,8 +145,8 @@ impl Committed {
         reported_distance(self.config.metric, label.sq_dist)
     }
 
-    /// The item's cluster, or `None` when it falls below `--min-similarity`.
-    fn cluster(&self, label: Nearest) -> Option<u32> {
+    /// The item's topic, or `None` when it falls below `--min-similarity`.
+    fn topic(&self, label: Nearest) -> Option<u32> {
         let outlier = self
             .config
             .min_similarity
@@ -117,8 +154,8 @@ impl Committed {
         (!outlier).then_some(label.cluster)
     }
 
-    fn title(&self, cluster: Option<u32>) -> String {
-        match cluster {
+    fn title(&self, topic: Option<u32>) -> String {
+        match topic {
             Some(c) => self.titles.get(&c).cloned().unwrap_or_default(),
             None => NO_CLUSTER.to_string(),
         }
@@ -126,6 +163,40 @@ impl Committed {
 
     fn volume(&self, item: usize) -> i64 {
         self.items.get(item).and_then(|r| r.volume).unwrap_or(0)
+    }
+
+    fn text(&self, item: usize) -> &str {
+        self.items
+            .get(item)
+            .and_then(|r| r.text.as_deref())
+            .unwrap_or_default()
+    }
+
+    fn page(&self, item: usize, topic: Option<u32>) -> Page {
+        match self.group_of.get(&item) {
+            Some(&g) => {
+                let group = &self.groups[g as usize];
+                Page {
+                    group_id: Some(g),
+                    title: group.title.clone(),
+                    is_title: group.title_item == item,
+                }
+            }
+            None if topic.is_some_and(|t| self.grouped_topics[t as usize]) => Page {
+                group_id: None,
+                title: self.text(item).to_string(),
+                is_title: true,
+            },
+            None => Page {
+                group_id: None,
+                title: String::new(),
+                is_title: false,
+            },
+        }
+    }
+
+    fn has_groups(&self) -> bool {
+        self.config.groups.is_some()
     }
 }
 
@@ -137,15 +208,17 @@ pub(super) fn export_items<E: From<Error>>(
     mut each: impl FnMut(ExportRow) -> Result<(), E>,
 ) -> Result<(), E> {
     let run = store.find_run(project)?;
-    let mut committed = Committed::read(store, &run)?;
-    let items = std::mem::take(&mut committed.items);
-    let mut described = items.into_iter().peekable();
+    let committed = Committed::read(store, &run)?;
+    let mut described = committed.items.iter().peekable();
     for &(item, label, batch) in &committed.labelled {
         let (item_id, text, volume) = match described.find(|row| row.item_idx == item) {
-            Some(row) => (row.item_id, row.text, row.volume),
+            Some(row) => (row.item_id.clone(), row.text.clone(), row.volume),
             None => (item.to_string(), None, None),
         };
-        let cluster_id = committed.cluster(label);
+        let cluster_id = committed.topic(label);
+        let page = committed
+            .has_groups()
+            .then(|| committed.page(item, cluster_id));
         each(ExportRow {
             item_id,
             text,
@@ -154,127 +227,194 @@ pub(super) fn export_items<E: From<Error>>(
             cluster_title: committed.title(cluster_id),
             distance: committed.distance(label),
             batch,
+            page,
         })?;
     }
     Ok(())
 }
 
-/// Every cluster that has a title, by id, then the `no_cluster` bucket if it holds any item.
-/// Keyword runs also get each cluster's hub and distinctive terms.
+/// The keyword layout's rows (see [`export_keywords`]) with the sort key of their page.
+struct PagedRow {
+    row: KeywordRow,
+    item: usize,
+    /// (page volume, page size, group id or item) of the row's page.
+    page_key: (i64, u64, u64),
+    page_id: PageId,
+}
+
+/// Which page a keyword is on, for the one-row-per-page export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PageId {
+    Group(u32),
+    /// An ungrouped keyword of a grouped topic: a page of its own.
+    Own(usize),
+    /// A topic not grouped (yet, or ever): its keywords together.
+    Topic(Option<u32>),
+}
+
+/// The groups (pages) of a run: one row per group, per ungrouped keyword of a grouped topic,
+/// and per topic not grouped yet; sorted by topic volume, then page volume. Keyword runs get
+/// each page's distinctive terms; embedding runs one row per cluster.
 pub(super) fn export_clusters(
     store: &Store,
     project: &str,
 ) -> Result<Vec<ClusterExportRow>, Error> {
     let run = store.find_run(project)?;
-    Ok(cluster_rows(&Committed::read(store, &run)?, true))
+    let committed = Committed::read(store, &run)?;
+    if committed.config.format.item_kind() != ItemKind::Keywords {
+        return Ok(cluster_rows(&committed));
+    }
+    let rows = paged_rows(&committed);
+    // Consecutive rows of one page make one exported row (rows are sorted page by page).
+    let mut pages: Vec<(ClusterExportRow, Vec<usize>)> = Vec::new();
+    let mut last_page = None;
+    for paged in &rows {
+        let row = &paged.row;
+        let same = last_page == Some(paged.page_id);
+        last_page = Some(paged.page_id);
+        if same {
+            let (page, members) = pages.last_mut().expect("checked above");
+            page.size += 1;
+            page.total_volume += row.volume.unwrap_or(0);
+            members.push(paged.item);
+        } else {
+            pages.push((
+                ClusterExportRow {
+                    topic_id: row.topic_id,
+                    topic: row.topic.clone(),
+                    group_id: row.page.group_id,
+                    group: row.page.title.clone(),
+                    size: 1,
+                    total_volume: row.volume.unwrap_or(0),
+                    top_terms: Vec::new(),
+                },
+                vec![paged.item],
+            ));
+        }
+    }
+    let texts: Vec<Vec<&str>> = pages
+        .iter()
+        .map(|(_, members)| members.iter().map(|&i| committed.text(i)).collect())
+        .collect();
+    let top = terms::top_terms(&texts, TOP_TERMS);
+    Ok(pages
+        .into_iter()
+        .zip(top)
+        .map(|((mut page, _), top)| {
+            if page.topic_id.is_some() {
+                page.top_terms = top;
+            }
+            page
+        })
+        .collect())
 }
 
-/// The cluster rows; `top_terms` stay empty unless asked for (the keyword rows only need
-/// each cluster's hub and volume, and class-based TF-IDF reads every keyword again).
-fn cluster_rows(committed: &Committed, with_top_terms: bool) -> Vec<ClusterExportRow> {
-    let keywords = committed.config.format.item_kind() == ItemKind::Keywords;
+/// Embedding runs: one row per cluster with a title, by id, then the `no_cluster` bucket.
+fn cluster_rows(committed: &Committed) -> Vec<ClusterExportRow> {
     let mut ids: Vec<Option<u32>> = committed.titles.keys().map(|&c| Some(c)).collect();
     ids.sort();
-    let mut members: HashMap<Option<u32>, Vec<usize>> = HashMap::new();
+    let mut members: HashMap<Option<u32>, (u64, i64)> = HashMap::new();
     for &(item, label, _) in &committed.labelled {
-        members
-            .entry(committed.cluster(label))
-            .or_default()
-            .push(item);
+        let entry = members.entry(committed.topic(label)).or_default();
+        entry.0 += 1;
+        entry.1 += committed.volume(item);
     }
     if members.contains_key(&None) {
         ids.push(None);
     }
-    let texts = |cluster: &Option<u32>| -> Vec<&str> {
-        members.get(cluster).map_or_else(Vec::new, |items| {
-            items
-                .iter()
-                .filter_map(|&i| committed.items.get(i)?.text.as_deref())
-                .collect()
-        })
-    };
-    let top = if keywords && with_top_terms {
-        let real: Vec<Vec<&str>> = ids.iter().filter(|c| c.is_some()).map(texts).collect();
-        terms::top_terms(&real, TOP_TERMS)
-    } else {
-        Vec::new()
-    };
-    let mut top = top.into_iter();
     ids.iter()
-        .map(|cluster| {
-            let items = members.get(cluster).map_or(&[][..], Vec::as_slice);
-            let hub = if keywords && cluster.is_some() {
-                let weighted = items.iter().filter_map(|&i| {
-                    let text = committed.items.get(i)?.text.as_deref()?;
-                    Some((text, committed.volume(i)))
-                });
-                terms::hub(weighted).unwrap_or_default()
-            } else {
-                String::new()
-            };
+        .map(|&topic| {
+            let (size, total_volume) = members.get(&topic).copied().unwrap_or_default();
             ClusterExportRow {
-                cluster_id: *cluster,
-                title: committed.title(*cluster),
-                hub,
-                size: items.len() as u64,
-                total_volume: items.iter().map(|&i| committed.volume(i)).sum(),
-                top_terms: if cluster.is_some() {
-                    top.next().unwrap_or_default()
-                } else {
-                    Vec::new()
-                },
+                topic_id: topic,
+                topic: committed.title(topic),
+                group_id: None,
+                group: String::new(),
+                size,
+                total_volume,
+                top_terms: Vec::new(),
             }
         })
         .collect()
 }
 
-/// Every committed keyword, clusters by total volume (largest first, the `no_cluster` bucket
-/// last), within a cluster by volume, then similarity, then keyword.
-pub(super) fn export_keywords(store: &Store, project: &str) -> Result<Vec<KeywordRow>, Error> {
+/// Every committed keyword: topics by total volume (largest first, the `no_cluster` bucket
+/// last), within a topic its pages by volume (a group's members together, best first), within a
+/// page by volume, then similarity, then keyword.
+pub(super) fn export_keywords(
+    store: &Store,
+    project: &str,
+) -> Result<(Vec<String>, Vec<KeywordRow>), Error> {
     let run = store.find_run(project)?;
     let committed = Committed::read(store, &run)?;
-    let clusters = cluster_rows(&committed, false);
-    let by_cluster: HashMap<Option<u32>, &ClusterExportRow> =
-        clusters.iter().map(|c| (c.cluster_id, c)).collect();
-    let mut rows: Vec<KeywordRow> = committed
+    let rows = paged_rows(&committed).into_iter().map(|p| p.row).collect();
+    Ok((committed.extra_columns.clone(), rows))
+}
+
+fn paged_rows(committed: &Committed) -> Vec<PagedRow> {
+    let mut topic_volume: HashMap<Option<u32>, i64> = HashMap::new();
+    let mut group_volume: HashMap<u32, (i64, u64)> = HashMap::new();
+    for &(item, label, _) in &committed.labelled {
+        *topic_volume.entry(committed.topic(label)).or_default() += committed.volume(item);
+        if let Some(&g) = committed.group_of.get(&item) {
+            let entry = group_volume.entry(g).or_default();
+            entry.0 += committed.volume(item);
+            entry.1 += 1;
+        }
+    }
+    let mut rows: Vec<PagedRow> = committed
         .labelled
         .iter()
-        .map(|&(item, label, batch)| {
-            let cluster_id = committed.cluster(label);
-            let cluster = by_cluster.get(&cluster_id);
-            let keyword = committed
+        .map(|&(item, label, _)| {
+            let topic_id = committed.topic(label);
+            let page = committed.page(item, topic_id);
+            let page_key = match page.group_id {
+                Some(g) => {
+                    let (volume, size) = group_volume[&g];
+                    (volume, size, u64::from(g))
+                }
+                // A page of its own (or an item of a topic not grouped yet): after the groups
+                // of equal volume.
+                None => (committed.volume(item), 1, u64::from(u32::MAX) + item as u64),
+            };
+            let page_id = match page.group_id {
+                Some(g) => PageId::Group(g),
+                None if page.is_title => PageId::Own(item),
+                None => PageId::Topic(topic_id),
+            };
+            let extra = committed
                 .items
                 .get(item)
-                .and_then(|r| r.text.clone())
+                .and_then(|r| r.extra.as_deref())
+                .and_then(|json| serde_json::from_str(json).ok())
                 .unwrap_or_default();
-            let cluster_title = committed.title(cluster_id);
-            KeywordRow {
-                is_title: cluster_id.is_some() && keyword == cluster_title,
-                keyword,
-                volume: committed.items.get(item).and_then(|r| r.volume),
-                cluster_id,
-                cluster_title,
-                hub: cluster.map(|c| c.hub.clone()).unwrap_or_default(),
-                similarity: 1.0 - committed.distance(label),
-                batch,
+            PagedRow {
+                row: KeywordRow {
+                    keyword: committed.text(item).to_string(),
+                    volume: committed.items.get(item).and_then(|r| r.volume),
+                    topic_id,
+                    topic: committed.title(topic_id),
+                    page,
+                    similarity: 1.0 - committed.distance(label),
+                    extra,
+                },
+                item,
+                page_key,
+                page_id,
             }
         })
         .collect();
-    let cluster_volume = |c: &Option<u32>| by_cluster.get(c).map_or(0, |r| r.total_volume);
+    let topic_key = |t: Option<u32>| (t.is_none(), -topic_volume[&t], t);
     rows.sort_by(|a, b| {
-        (
-            a.cluster_id.is_none(),
-            -cluster_volume(&a.cluster_id),
-            a.cluster_id,
-        )
-            .cmp(&(
-                b.cluster_id.is_none(),
-                -cluster_volume(&b.cluster_id),
-                b.cluster_id,
-            ))
-            .then_with(|| b.volume.cmp(&a.volume))
-            .then_with(|| b.similarity.total_cmp(&a.similarity))
-            .then_with(|| a.keyword.cmp(&b.keyword))
+        let (ra, rb) = (&a.row, &b.row);
+        topic_key(ra.topic_id)
+            .cmp(&topic_key(rb.topic_id))
+            .then_with(|| b.page_key.0.cmp(&a.page_key.0))
+            .then_with(|| b.page_key.1.cmp(&a.page_key.1))
+            .then_with(|| a.page_key.2.cmp(&b.page_key.2))
+            .then_with(|| rb.volume.cmp(&ra.volume))
+            .then_with(|| rb.similarity.total_cmp(&ra.similarity))
+            .then_with(|| ra.keyword.cmp(&rb.keyword))
     });
-    Ok(rows)
+    rows
 }

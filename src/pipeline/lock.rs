@@ -9,9 +9,21 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// Held while this process writes the project; released on drop or process death.
+/// Held while this process writes the project; released on drop or process death. A clean
+/// release also removes the lock file.
 pub struct ProjectLock {
-    _file: File,
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for ProjectLock {
+    fn drop(&mut self) {
+        // Unlinked while still locked: a process that opened the old file before this point
+        // finds, once it gets the lock, that the path no longer names its file, and retries
+        // (see `acquire`), so two writers can never hold "the" lock at once.
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
 }
 
 /// `<db>.<project>.lock`, with the project name reduced to safe characters plus a short hash so
@@ -38,28 +50,44 @@ impl ProjectLock {
     /// Takes the project's lock, or names the pid that holds it.
     pub fn acquire(db: &Path, project: &str) -> Result<ProjectLock> {
         let path = lock_path(db, project);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(Error::ProjectLocked {
-                    project: project.to_string(),
-                    pid: read_pid(&mut file).unwrap_or_else(|| "unknown".to_string()),
-                });
+        loop {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| Error::io(&path, e))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::ProjectLocked {
+                        project: project.to_string(),
+                        pid: read_pid(&mut file).unwrap_or_else(|| "unknown".to_string()),
+                    });
+                }
+                Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
             }
-            Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+            // The holder before us may have removed the file as it released it: then our lock
+            // is on an orphan, and another process may already lock a new file at the path.
+            if !same_file(&file, &path) {
+                continue;
+            }
+            file.set_len(0)
+                .and_then(|()| file.rewind())
+                .and_then(|()| write!(file, "{}", std::process::id()))
+                .map_err(|e| Error::io(&path, e))?;
+            return Ok(ProjectLock { file, path });
         }
-        file.set_len(0)
-            .and_then(|()| file.rewind())
-            .and_then(|()| write!(file, "{}", std::process::id()))
-            .map_err(|e| Error::io(&path, e))?;
-        Ok(ProjectLock { _file: file })
+    }
+}
+
+/// Whether `path` still names the open `file` (same device and inode).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
     }
 }
 
@@ -101,7 +129,10 @@ mod tests {
             ProjectLock::acquire(&db, "p_q").is_ok(),
             "distinct names, distinct locks"
         );
+        let path = lock_path(&db, "p q");
+        assert!(path.exists());
         drop(held);
+        assert!(!path.exists(), "a clean release removes the lock file");
         assert!(ProjectLock::acquire(&db, "p q").is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }

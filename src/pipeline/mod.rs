@@ -7,24 +7,30 @@
 
 mod config;
 mod create;
+mod delete;
 mod engine;
 mod events;
 mod export;
+mod grouping;
 mod lock;
 mod reader;
 mod resume;
 mod schedule;
 mod status;
 
-pub use config::{Embedder, RunConfig, Settings, Tuning, default_n_clusters};
-pub use create::{CreateRequest, create};
+pub use config::{
+    Embedder, GROUP_SIMILARITY, GroupConfig, LEXICAL_GROUP_SIMILARITY, RunConfig, Settings, Tuning,
+    default_n_clusters,
+};
+pub use create::{CreateRequest, create, install_model};
+pub use delete::delete;
 pub use events::{IngestNotes, Outcome, Progress, RunTimings, UnitCommitted};
-pub use export::{ClusterExportRow, ExportRow, KeywordRow, NO_CLUSTER};
+pub use export::{ClusterExportRow, ExportRow, KeywordRow, NO_CLUSTER, Page};
 pub use reader::Reader;
 pub use resume::resume;
 pub use status::{RunPhase, StatusReport};
 
 // The vocabulary front ends need, so that they depend on the pipeline alone.
 pub use crate::core::kmeans::Metric;
-pub use crate::input::{InputFormat, ItemKind, KeywordColumns};
+pub use crate::input::{InputFormat, ItemKind, KeywordColumns, ReadOptions};
 pub use crate::store::Phase;

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::config::stored_config;
 use super::export::{self, ClusterExportRow, ExportRow, KeywordRow};
 use super::status::{self, StatusReport};
 use crate::error::{Error, Result};
@@ -42,8 +43,15 @@ impl Reader {
         export::item_kind(&self.store, project)
     }
 
-    /// See [`export::export_keywords`].
-    pub fn export_keywords(&self, project: &str) -> Result<Vec<KeywordRow>> {
+    /// Whether `project` makes page-level groups.
+    pub fn has_groups(&self, project: &str) -> Result<bool> {
+        let run = self.store.find_run(project)?;
+        Ok(stored_config(&run)?.groups.is_some())
+    }
+
+    /// The headers of the input's other columns, and every committed keyword; see
+    /// [`export::export_keywords`].
+    pub fn export_keywords(&self, project: &str) -> Result<(Vec<String>, Vec<KeywordRow>)> {
         export::export_keywords(&self.store, project)
     }
 

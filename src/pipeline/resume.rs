@@ -44,7 +44,7 @@ pub fn resume(
     };
     // Reading hashes the bytes too; only a file that no longer parses is hashed again, to
     // tell "you changed it" from "it was always bad".
-    let mut data = match input::read_input(&input_path, Some(config.format)) {
+    let mut data = match input::read_input(&input_path, &config.read_options()) {
         Ok(data) if data.blake3 == run.input_blake3 => data,
         Ok(data) => return Err(changed(data.blake3)),
         Err(e) => match input::hash_file(&input_path) {
@@ -53,7 +53,7 @@ pub fn resume(
         },
     };
     if config.embedder == Embedder::Minilm {
-        let found = attach_model(&mut data, model_dir)?;
+        let found = attach_model(&mut data, model_dir, progress)?;
         if config.model_blake3.as_deref() != Some(found.as_str()) {
             return Err(Error::Params(format!(
                 "the sentence model differs from the one project {project:?} was created with \

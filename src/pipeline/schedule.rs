@@ -1,5 +1,6 @@
 //! The commit units of a run, in order: the clustering batches, up to `refine_epochs` Lloyd
-//! epochs over all items, then the final pass. Epochs and the final pass walk the same chunks.
+//! epochs over all items, the final pass, then (when the run makes page-level groups) the
+//! grouping units, each a range of topic ids. Epochs and the final pass walk the same chunks.
 //!
 //! Unit numbers are fixed at create, so a unit's meaning never depends on what happened at run
 //! time; refinement epochs left out once the centroids stop moving are marked `skipped` by the
@@ -16,6 +17,7 @@ pub enum Step {
     Cluster { batch: usize },
     Refine { epoch: u32, chunk: usize },
     Final { chunk: usize },
+    Group { chunk: usize },
 }
 
 #[derive(Debug, Clone)]
@@ -23,16 +25,34 @@ pub struct Schedule {
     batches: Vec<Range<usize>>,
     chunks: Vec<Range<usize>>,
     refine_epochs: u32,
+    /// Topic ids of each grouping unit.
+    topic_ranges: Vec<Range<usize>>,
+    n_items: usize,
+    n_topics: usize,
 }
 
 impl Schedule {
     /// `chunk_items`: the minimum items per refinement or final-pass chunk; `None` makes every
     /// clustering batch its own chunk (runs created before refinement existed).
-    pub fn new(plan: &BatchPlan, chunk_items: Option<usize>, refine_epochs: u32) -> Schedule {
+    /// `group_units`: how many grouping units split the `n_topics` topic ids (0: none).
+    pub fn new(
+        plan: &BatchPlan,
+        chunk_items: Option<usize>,
+        refine_epochs: u32,
+        n_topics: usize,
+        group_units: usize,
+    ) -> Schedule {
+        let units = group_units.min(n_topics);
         Schedule {
             batches: plan.batches.clone(),
             chunks: chunk_items.map_or_else(|| plan.batches.clone(), |n| plan.pass_chunks(n)),
             refine_epochs,
+            // Near-equal ranges: unit u holds topics [u·k/U, (u+1)·k/U).
+            topic_ranges: (0..units)
+                .map(|u| u * n_topics / units..(u + 1) * n_topics / units)
+                .collect(),
+            n_items: plan.order.len(),
+            n_topics,
         }
     }
 
@@ -41,6 +61,10 @@ impl Schedule {
     }
 
     pub fn total_units(&self) -> usize {
+        self.first_group_unit() + self.topic_ranges.len()
+    }
+
+    fn first_group_unit(&self) -> usize {
         self.batches.len() + (self.refine_epochs as usize + 1) * self.chunks.len()
     }
 
@@ -55,9 +79,13 @@ impl Schedule {
                 epoch: (offset / n_chunks) as u32,
                 chunk: offset % n_chunks,
             }
-        } else {
+        } else if unit < self.first_group_unit() {
             Step::Final {
                 chunk: unit - n_batches - refine_units,
+            }
+        } else {
+            Step::Group {
+                chunk: unit - self.first_group_unit(),
             }
         }
     }
@@ -68,15 +96,22 @@ impl Schedule {
             Step::Cluster { batch } => batch,
             Step::Refine { epoch, chunk } => n_batches + epoch as usize * n_chunks + chunk,
             Step::Final { chunk } => n_batches + self.refine_epochs as usize * n_chunks + chunk,
+            Step::Group { chunk } => self.first_group_unit() + chunk,
         }
     }
 
-    /// The plan positions a step covers.
+    /// The plan positions a step covers (none for a grouping step, which covers topics).
     pub fn positions(&self, step: Step) -> Range<usize> {
         match step {
             Step::Cluster { batch } => self.batches[batch].clone(),
             Step::Refine { chunk, .. } | Step::Final { chunk } => self.chunks[chunk].clone(),
+            Step::Group { .. } => 0..0,
         }
+    }
+
+    /// The topic ids a grouping step covers.
+    pub fn topics(&self, chunk: usize) -> Range<usize> {
+        self.topic_ranges[chunk].clone()
     }
 
     /// Whether a step ends with a new model, and so writes a checkpoint.
@@ -84,7 +119,7 @@ impl Schedule {
         match step {
             Step::Cluster { .. } => true,
             Step::Refine { chunk, .. } => chunk + 1 == self.chunks.len(),
-            Step::Final { .. } => false,
+            Step::Final { .. } | Step::Group { .. } => false,
         }
     }
 
@@ -94,7 +129,8 @@ impl Schedule {
             epoch: epoch + 1,
             chunk: 0,
         });
-        next.min(self.unit(Step::Final { chunk: 0 }))..self.unit(Step::Final { chunk: 0 })
+        let final_pass = self.unit(Step::Final { chunk: 0 });
+        next.min(final_pass)..final_pass
     }
 
     /// Every unit, for the `batch_runs` rows written at create.
@@ -106,11 +142,19 @@ impl Schedule {
                     Step::Cluster { .. } => (Phase::Cluster, None),
                     Step::Refine { epoch, .. } => (Phase::Refine, Some(epoch)),
                     Step::Final { .. } => (Phase::Final, None),
+                    Step::Group { .. } => (Phase::Group, None),
+                };
+                let items = match step {
+                    // Topic sizes are not known yet: the balanced share, for progress.
+                    Step::Group { chunk } => {
+                        self.topics(chunk).len() * self.n_items / self.n_topics.max(1)
+                    }
+                    _ => self.positions(step).len(),
                 };
                 UnitPlan {
                     phase,
                     epoch,
-                    items: self.positions(step).len(),
+                    items,
                 }
             })
             .collect()
@@ -125,7 +169,7 @@ mod tests {
     fn units_run_batches_then_epochs_then_the_final_pass() {
         // 1000 items: batch 0 holds 100, then 9 batches of 100; chunks of at least 250 items.
         let plan = BatchPlan::new(1000, 5, 100, 0.1, 1);
-        let schedule = Schedule::new(&plan, Some(250), 2);
+        let schedule = Schedule::new(&plan, Some(250), 2, 5, 0);
         assert_eq!(
             schedule.n_chunks(),
             3,
@@ -149,9 +193,23 @@ mod tests {
     }
 
     #[test]
+    fn grouping_units_follow_the_final_pass_and_cover_every_topic_once() {
+        let plan = BatchPlan::new(1000, 7, 100, 0.1, 1);
+        let schedule = Schedule::new(&plan, Some(250), 1, 7, 3);
+        let first = schedule.unit(Step::Group { chunk: 0 });
+        assert_eq!(first, 10 + 3 + 3);
+        assert_eq!(schedule.total_units(), first + 3);
+        assert_eq!(schedule.step(first + 2), Step::Group { chunk: 2 });
+        let topics: Vec<usize> = (0..3).flat_map(|c| schedule.topics(c)).collect();
+        assert_eq!(topics, (0..7).collect::<Vec<_>>());
+        assert!(!schedule.writes_checkpoint(Step::Group { chunk: 0 }));
+        assert_eq!(schedule.units()[first].phase, Phase::Group);
+    }
+
+    #[test]
     fn without_refinement_or_chunk_size_the_final_pass_follows_the_batches() {
         let plan = BatchPlan::new(1000, 5, 100, 0.1, 1);
-        let schedule = Schedule::new(&plan, None, 0);
+        let schedule = Schedule::new(&plan, None, 0, 5, 0);
         assert_eq!(schedule.total_units(), 20);
         assert_eq!(schedule.step(10), Step::Final { chunk: 0 });
         assert_eq!(

@@ -17,6 +17,8 @@ pub enum RunPhase {
     Refining,
     #[serde(rename = "final pass")]
     FinalPass,
+    #[serde(rename = "grouping")]
+    Grouping,
     #[serde(rename = "done")]
     Done,
 }
@@ -27,6 +29,7 @@ impl RunPhase {
             RunPhase::Clustering => "clustering",
             RunPhase::Refining => "refining",
             RunPhase::FinalPass => "final pass",
+            RunPhase::Grouping => "grouping",
             RunPhase::Done => "done",
         }
     }
@@ -52,6 +55,9 @@ pub struct StatusReport {
     pub centroid_shift: Option<f64>,
     pub final_chunks_done: usize,
     pub final_chunks_total: usize,
+    /// Grouping units (ranges of topics split into page-level groups); 0 without groups.
+    pub group_units_done: usize,
+    pub group_units_total: usize,
     /// Items in committed clustering batches (each item counts once, whatever the passes).
     pub items_done: usize,
     pub items_total: usize,
@@ -62,7 +68,13 @@ pub struct StatusReport {
     pub n_clusters: usize,
     pub dim: usize,
     pub smoothed_inertia: Option<f64>,
+    /// The mini-batch early stop froze the centroids (scikit-learn's rule).
     pub converged: bool,
+    /// The clustering batch after which they were frozen.
+    pub converged_at_batch: Option<usize>,
+    /// Page-level groups committed so far (runs with groups).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<usize>,
     pub elapsed_s: Option<f64>,
     pub eta_s: Option<f64>,
     pub error: Option<String>,
@@ -122,8 +134,12 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
         .map(|r| r.items_processed as usize)
         .sum();
     let last_cluster = cluster_done.last();
-    let phase = if final_done == final_total {
+    let group_total = of_phase(Phase::Group).count();
+    let group_done = of_phase(Phase::Group).filter(completed).count();
+    let phase = if final_done == final_total && group_done == group_total {
         RunPhase::Done
+    } else if final_done == final_total {
+        RunPhase::Grouping
     } else if cluster_done.len() < run.n_batches {
         RunPhase::Clustering
     } else if refine_left > 0 {
@@ -145,14 +161,26 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
         centroid_shift: epochs_done.last().and_then(|r| r.centroid_shift),
         final_chunks_done: final_done,
         final_chunks_total: final_total,
+        group_units_done: group_done,
+        group_units_total: group_total,
         items_done,
         items_total: run.n_items,
         n_clusters: run.n_clusters,
         dim: run.dim,
         smoothed_inertia: last_cluster.and_then(|r| r.ewa_inertia.or(r.batch_inertia)),
         converged: last_cluster.is_some_and(|r| r.converged),
+        converged_at_batch: cluster_done
+            .iter()
+            .find(|r| r.converged)
+            .map(|r| r.batch_number as usize),
+        groups: (group_total > 0).then(|| {
+            of_phase(Phase::Group)
+                .filter(completed)
+                .map(|r| r.clusters_touched as usize)
+                .sum()
+        }),
         elapsed_s: run.elapsed_s,
-        eta_s: eta_s(&rows),
+        eta_s: eta_s(&rows, run.n_items, run.n_clusters),
         error: run.error.clone(),
         items_embedded: (config["embedder"] == "minilm").then_some(items_done),
         config,
@@ -170,18 +198,125 @@ fn in_flight(mut rows: Vec<BatchRow>, status: RunStatus) -> Vec<BatchRow> {
     rows
 }
 
-/// Remaining items times the processing time per item of the committed units.
-fn eta_s(rows: &[BatchRow]) -> Option<f64> {
-    let (done_ms, done_items) = rows
-        .iter()
-        .filter(|r| r.status == UnitStatus::Completed)
-        .fold((0i64, 0i64), |(ms, n), r| {
-            (ms + r.processing_time_ms.unwrap_or(0), n + r.batch_size)
-        });
-    let left: i64 = rows
+/// The seconds the units left will take: each kind of work costed at its own measured rate
+/// (milliseconds per item), so a slow first batch (k-means++ and Lloyd to convergence) or a
+/// slow embedding does not stand in for the quick passes after it. A kind not measured yet
+/// borrows the rate of the work most like it.
+fn eta_s(rows: &[BatchRow], n_items: usize, n_clusters: usize) -> Option<f64> {
+    let done = |r: &&BatchRow| r.status == UnitStatus::Completed;
+    let rate = |units: Vec<&BatchRow>, ms: &dyn Fn(&BatchRow) -> i64| {
+        let items: i64 = units.iter().map(|r| r.items_processed).sum();
+        let total: i64 = units.iter().map(|r| ms(r)).sum();
+        (items > 0).then(|| total as f64 / items as f64)
+    };
+    let embed_ms = |r: &BatchRow| r.embed_time_ms.unwrap_or(0);
+    let work_ms = |r: &BatchRow| r.processing_time_ms.unwrap_or(0) - embed_ms(r);
+    let of = |phase: Phase| rows.iter().filter(move |r| r.phase == phase);
+    let first = rows.first().filter(|r| r.phase == Phase::Cluster)?;
+    if !done(&first) {
+        return None;
+    }
+    let embed = rate(of(Phase::Cluster).filter(done).collect(), &embed_ms).unwrap_or(0.0);
+    // A mini-batch step is about one assignment pass; batch 0 ran Lloyd iterations and
+    // seeding (counted as one more) over its items.
+    let first_rate = rate(vec![first], &work_ms).unwrap_or(0.0);
+    let minibatch = rate(of(Phase::Cluster).skip(1).filter(done).collect(), &work_ms)
+        .unwrap_or(first_rate / (first.lloyd_iterations as f64 + 2.0));
+    let refine = rate(of(Phase::Refine).filter(done).collect(), &work_ms);
+    let final_pass = rate(of(Phase::Final).filter(done).collect(), &work_ms);
+    let refine = refine.or(final_pass).unwrap_or(minibatch);
+    let final_pass = final_pass.unwrap_or(refine);
+    // Grouping a topic of m items costs m/2 similarities per item where an assignment costs
+    // k distances, with m ≈ n/k.
+    let group = rate(of(Phase::Group).filter(done).collect(), &work_ms).unwrap_or_else(|| {
+        let m = n_items as f64 / n_clusters.max(1) as f64;
+        final_pass * (m / 2.0 / n_clusters.max(1) as f64).max(0.1)
+    });
+    let ms: f64 = rows
         .iter()
         .filter(|r| !r.status.is_done())
-        .map(|r| r.batch_size)
+        .map(|r| {
+            let per_item = match r.phase {
+                Phase::Cluster => embed + minibatch,
+                Phase::Refine => refine,
+                Phase::Final => final_pass,
+                Phase::Group => group,
+            };
+            r.batch_size as f64 * per_item
+        })
         .sum();
-    (done_items > 0).then(|| left as f64 * done_ms as f64 / done_items as f64 / 1000.0)
+    Some(ms / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(number: i64, phase: Phase, items: i64, done_ms: Option<i64>) -> BatchRow {
+        BatchRow {
+            batch_number: number,
+            phase,
+            epoch: None,
+            batch_size: items,
+            status: if done_ms.is_some() {
+                UnitStatus::Completed
+            } else {
+                UnitStatus::Pending
+            },
+            items_processed: if done_ms.is_some() { items } else { 0 },
+            clusters_touched: 0,
+            titles_touched: 0,
+            batch_inertia: None,
+            ewa_inertia: None,
+            converged: false,
+            lloyd_iterations: if number == 0 { 8 } else { 0 },
+            reassigned: 0,
+            centroid_shift: None,
+            started_at: None,
+            completed_at: None,
+            processing_time_ms: done_ms,
+            embed_time_ms: None,
+            error_message: None,
+        }
+    }
+
+    #[test]
+    fn a_slow_first_batch_does_not_stand_in_for_the_passes_after_it() {
+        // Batch 0: 100 items in 1,000 ms (seeding and 8 Lloyd iterations), one mini-batch
+        // done at 1 ms per item; 8 mini-batches, 2 refinement chunks and 2 final chunks left.
+        let mut rows = vec![row(0, Phase::Cluster, 100, Some(1000))];
+        rows.push(row(1, Phase::Cluster, 100, Some(100)));
+        rows.extend((2..10).map(|b| row(b, Phase::Cluster, 100, None)));
+        rows.extend((10..12).map(|b| row(b, Phase::Refine, 500, None)));
+        rows.extend((12..14).map(|b| row(b, Phase::Final, 500, None)));
+        let eta = eta_s(&rows, 1000, 10).unwrap();
+        // 800 + 1000 + 1000 items at 1 ms (the mini-batch rate), not at batch 0's 10 ms.
+        assert!((eta - 2.8).abs() < 1e-9, "{eta}");
+        // Once a refinement chunk is measured, refinement and the final pass use its rate.
+        rows[10] = row(10, Phase::Refine, 500, Some(250));
+        let eta = eta_s(&rows, 1000, 10).unwrap();
+        assert!((eta - (0.8 + 0.25 + 0.5)).abs() < 1e-9, "{eta}");
+    }
+
+    #[test]
+    fn embedding_is_costed_apart_from_clustering() {
+        let mut first = row(0, Phase::Cluster, 100, Some(1100));
+        first.embed_time_ms = Some(1000);
+        let mut rows = vec![first];
+        rows.extend((1..5).map(|b| row(b, Phase::Cluster, 100, None)));
+        rows.push(row(5, Phase::Final, 500, None));
+        let eta = eta_s(&rows, 500, 10).unwrap();
+        // Clustering in batch 0 is 1 ms per item over 10 passes' worth: 0.1 ms per item per
+        // pass; every batch left embeds at 10 ms per item.
+        assert!(
+            (eta - (400.0 * 10.1 + 500.0 * 0.1) / 1000.0).abs() < 1e-9,
+            "{eta}"
+        );
+    }
+
+    #[test]
+    fn no_estimate_before_the_first_batch() {
+        let rows = vec![row(0, Phase::Cluster, 100, None)];
+        assert_eq!(eta_s(&rows, 100, 2), None);
+    }
 }

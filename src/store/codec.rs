@@ -139,6 +139,35 @@ pub fn encode_vectors(vectors: &[f32]) -> EncodedState {
     sealed(vectors.iter().flat_map(|v| v.to_le_bytes()).collect())
 }
 
+/// (item index, group id) pairs, 8 bytes each, with the hex blake3 of the bytes.
+pub fn encode_group_members(members: &[(u32, u32)]) -> EncodedState {
+    let mut bytes = Vec::with_capacity(members.len() * 8);
+    for &(item, group) in members {
+        bytes.extend_from_slice(&item.to_le_bytes());
+        bytes.extend_from_slice(&group.to_le_bytes());
+    }
+    sealed(bytes)
+}
+
+/// Decodes [`encode_group_members`]' bytes after verifying `checksum`.
+pub fn decode_group_members(bytes: &[u8], checksum: &str) -> Result<Vec<(u32, u32)>, DecodeError> {
+    verify(bytes, checksum)?;
+    if !bytes.len().is_multiple_of(8) {
+        return Err(DecodeError::Malformed(
+            "group members are not 8-byte records",
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|r| {
+            (
+                u32::from_le_bytes(r[..4].try_into().expect("4 bytes")),
+                u32::from_le_bytes(r[4..].try_into().expect("4 bytes")),
+            )
+        })
+        .collect())
+}
+
 /// Decodes [`encode_vectors`]' bytes after verifying `checksum`.
 pub fn decode_vectors(bytes: &[u8], checksum: &str) -> Result<Vec<f32>, DecodeError> {
     verify(bytes, checksum)?;

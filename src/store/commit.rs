@@ -3,7 +3,7 @@
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::codec::EncodedState;
-use super::records::{BatchCommit, Phase};
+use super::records::{BatchCommit, GroupsCommit, Phase};
 use super::runs::last_committed;
 use super::{NOW, Store};
 use crate::error::{Error, Result};
@@ -33,7 +33,7 @@ impl Store {
                      titles_touched = ?5, batch_inertia = ?6, ewa_inertia = ?7, converged = ?8,
                      lloyd_iterations = ?11, reassigned = ?12, centroid_shift = ?13,
                      started_at = coalesce(started_at, {NOW}), completed_at = {NOW},
-                     processing_time_ms = ?9, error_message = NULL
+                     processing_time_ms = ?9, embed_time_ms = ?14, error_message = NULL
                  WHERE run_id = ?1 AND batch_number = ?2 AND phase = ?10
                        AND status NOT IN ('completed', 'skipped')"
             ),
@@ -51,6 +51,7 @@ impl Store {
                 commit.lloyd_iterations,
                 commit.reassigned,
                 commit.centroid_shift,
+                commit.embed_time_ms.map(|ms| ms as i64),
             ],
         )?;
         if updated != 1 {
@@ -82,7 +83,10 @@ impl Store {
                 ],
             )?;
         }
-        write_block(&tx, commit)?;
+        match &commit.groups {
+            Some(groups) => write_groups(&tx, commit, groups)?,
+            None => write_block(&tx, commit)?,
+        }
         if let Some(vectors) = &commit.vectors {
             write_vectors(&tx, commit, vectors)?;
         }
@@ -163,6 +167,36 @@ fn write_titles(tx: &Connection, commit: &BatchCommit) -> Result<()> {
             cluster.cluster_id,
             cluster.title,
             commit.batch_number as i64,
+        ])?;
+    }
+    Ok(())
+}
+
+fn write_groups(tx: &Connection, commit: &BatchCommit, groups: &GroupsCommit) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO item_groups (run_id, written_by, start_topic, end_topic, members, checksum)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        commit.run_id,
+        commit.batch_number as i64,
+        groups.start_topic,
+        groups.end_topic,
+        groups.members.bytes,
+        groups.members.checksum
+    ])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO groups (run_id, group_id, topic_id, title_item, title, written_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for group in &groups.groups {
+        insert.execute(params![
+            commit.run_id,
+            group.group_id,
+            group.topic_id,
+            group.title_item as i64,
+            group.title,
+            commit.batch_number as i64
         ])?;
     }
     Ok(())

@@ -21,11 +21,14 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
-pub use codec::{DecodeError, EncodedState, encode, encode_labels, encode_vectors};
+pub use codec::{
+    DecodeError, EncodedState, encode, encode_group_members, encode_labels, encode_vectors,
+};
 pub use migrate::supported_version;
 pub use records::{
-    AssignmentBlock, BatchCommit, BatchRow, ClusterRow, ExportSnapshot, ItemRow, NewRun, Phase,
-    Placement, RunId, RunRecord, RunStatus, UnitPlan, UnitStatus,
+    AssignmentBlock, BatchCommit, BatchRow, ClusterRow, DeletedProject, ExportSnapshot, GroupBlock,
+    GroupRow, GroupsCommit, ItemRow, NewRun, Phase, Placement, RunId, RunRecord, RunStatus,
+    UnitPlan, UnitStatus,
 };
 
 /// The kbatch database.

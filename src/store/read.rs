@@ -7,7 +7,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Store;
 use super::codec;
-use super::records::{AssignmentBlock, BatchRow, ExportSnapshot, ItemRow, RunId};
+use super::records::{
+    AssignmentBlock, BatchRow, ExportSnapshot, GroupBlock, GroupRow, ItemRow, RunId,
+};
 use crate::core::kmeans::KMeansState;
 use crate::error::{Error, Result};
 
@@ -97,7 +99,7 @@ impl Store {
             "SELECT batch_number, phase, batch_size, status, items_processed, clusters_touched,
                     titles_touched, batch_inertia, ewa_inertia, converged, lloyd_iterations,
                     reassigned, started_at, completed_at, processing_time_ms, error_message,
-                    epoch, centroid_shift
+                    epoch, centroid_shift, embed_time_ms
              FROM batch_runs WHERE run_id = ?1 ORDER BY batch_number",
         )?;
         let rows = stmt.query_map([run_id], |r| {
@@ -119,6 +121,7 @@ impl Store {
                 started_at: r.get(12)?,
                 completed_at: r.get(13)?,
                 processing_time_ms: r.get(14)?,
+                embed_time_ms: r.get(18)?,
                 error_message: r.get(15)?,
             })
         })?;
@@ -133,7 +136,7 @@ impl Store {
         let titles = load_titles(&tx, run_id)?;
         let items = {
             let mut stmt = tx.prepare(
-                "SELECT item_idx, item_id, text, volume FROM items WHERE run_id = ?1
+                "SELECT item_idx, item_id, text, volume, extra FROM items WHERE run_id = ?1
                  ORDER BY item_idx",
             )?;
             let rows = stmt.query_map([run_id], |r| {
@@ -142,17 +145,84 @@ impl Store {
                     item_id: r.get(1)?,
                     text: r.get(2)?,
                     volume: r.get(3)?,
+                    extra: r.get(4)?,
                 })
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?
         };
+        let groups = load_groups(&tx, run_id)?;
+        let group_blocks = load_group_blocks(&tx, run_id)?;
+        let extra_columns: Option<String> = tx.query_row(
+            "SELECT extra_columns FROM runs WHERE run_id = ?1",
+            [run_id],
+            |r| r.get(0),
+        )?;
         tx.finish()?;
         Ok(ExportSnapshot {
             blocks,
             titles,
             items,
+            groups,
+            group_blocks,
+            extra_columns: match extra_columns {
+                Some(json) => serde_json::from_str(&json).map_err(|e| {
+                    Error::Params(format!("the stored input columns are unreadable: {e}"))
+                })?,
+                None => Vec::new(),
+            },
         })
     }
+
+    /// Every committed group, by id.
+    pub fn load_groups(&self, run_id: RunId) -> Result<Vec<GroupRow>> {
+        load_groups(&self.conn, run_id)
+    }
+
+    /// Every committed grouping unit's members, in unit order, verified against checksums.
+    pub fn load_group_blocks(&self, run_id: RunId) -> Result<Vec<GroupBlock>> {
+        load_group_blocks(&self.conn, run_id)
+    }
+}
+
+fn load_groups(conn: &Connection, run_id: RunId) -> Result<Vec<GroupRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT group_id, topic_id, title_item, title FROM groups WHERE run_id = ?1
+         ORDER BY group_id",
+    )?;
+    let rows = stmt.query_map([run_id], |r| {
+        Ok(GroupRow {
+            group_id: r.get(0)?,
+            topic_id: r.get(1)?,
+            title_item: r.get::<_, i64>(2)? as usize,
+            title: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn load_group_blocks(conn: &Connection, run_id: RunId) -> Result<Vec<GroupBlock>> {
+    let mut stmt = conn.prepare(
+        "SELECT written_by, start_topic, end_topic, members, checksum FROM item_groups
+         WHERE run_id = ?1 ORDER BY written_by",
+    )?;
+    let mut rows = stmt.query([run_id])?;
+    let mut blocks = Vec::new();
+    while let Some(r) = rows.next()? {
+        let written_by: i64 = r.get(0)?;
+        let (bytes, checksum): (Vec<u8>, String) = (r.get(3)?, r.get(4)?);
+        let members =
+            codec::decode_group_members(&bytes, &checksum).map_err(|e| Error::CorruptGroups {
+                unit: written_by,
+                reason: e.to_string(),
+            })?;
+        blocks.push(GroupBlock {
+            written_by: written_by as usize,
+            start_topic: r.get(1)?,
+            end_topic: r.get(2)?,
+            members,
+        });
+    }
+    Ok(blocks)
 }
 
 pub(super) fn load_blocks(conn: &Connection, run_id: RunId) -> Result<Vec<AssignmentBlock>> {

@@ -78,12 +78,15 @@ pub enum Phase {
     Refine,
     /// A chunk of the final pass: re-assigns items against the final centroids.
     Final,
+    /// A range of topics split into page-level groups.
+    Group,
 }
 
 stored_as_text!(Phase {
     Cluster => "cluster",
     Refine => "refine",
     Final => "final",
+    Group => "group",
 });
 
 /// Where a commit unit is. Nothing is written when a unit starts: a unit in flight is still
@@ -128,6 +131,8 @@ pub struct UnitPlan {
 /// Everything `create` writes before the first batch runs.
 pub struct NewRun<'a> {
     pub project: &'a str,
+    /// Replace a project of that name, in the same transaction.
+    pub replace: bool,
     pub config_json: String,
     pub seed: u64,
     pub input_path: &'a str,
@@ -139,10 +144,22 @@ pub struct NewRun<'a> {
     pub ids: Option<&'a [String]>,
     pub texts: Option<&'a [String]>,
     pub volumes: Option<&'a [i64]>,
+    /// Headers of the input's other columns, and per item its values in them (a JSON array
+    /// of strings).
+    pub extra_columns: Option<&'a [String]>,
+    pub extra: Option<&'a [String]>,
     /// Where every item sits in the batch plan, by item index.
     pub placements: &'a [Placement],
     /// Every commit unit, in order.
     pub units: Vec<UnitPlan>,
+}
+
+/// What [`super::Store::delete_project`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeletedProject {
+    pub n_items: usize,
+    /// Commit units, done or not.
+    pub n_units: usize,
 }
 
 /// Where an item sits in the batch plan.
@@ -215,13 +232,20 @@ pub struct BatchCommit {
     pub centroid_shift: Option<f64>,
     /// Later units this commit marks `skipped` (the refinement epochs left out once converged).
     pub skip: std::ops::Range<usize>,
+    /// Of `processing_time_ms`, the time spent embedding the unit's keywords.
+    pub embed_time_ms: Option<u64>,
+    /// A grouping unit's groups.
+    pub groups: Option<GroupsCommit>,
     pub processing_time_ms: u64,
 }
 
 impl BatchCommit {
-    /// Items in the unit.
+    /// Items in the unit: the labelled positions, or a grouping unit's topics' items.
     pub fn items(&self) -> usize {
-        self.labels.bytes.len() / 8
+        match &self.groups {
+            Some(groups) => groups.n_items,
+            None => self.labels.bytes.len() / 8,
+        }
     }
 }
 
@@ -245,6 +269,7 @@ pub struct BatchRow {
     pub started_at: Option<String>,
     pub completed_at: Option<String>,
     pub processing_time_ms: Option<i64>,
+    pub embed_time_ms: Option<i64>,
     pub error_message: Option<String>,
 }
 
@@ -255,6 +280,8 @@ pub struct ItemRow {
     pub item_id: String,
     pub text: Option<String>,
     pub volume: Option<i64>,
+    /// Values of the input's other columns (a JSON array of strings), when it had any.
+    pub extra: Option<String>,
 }
 
 /// What an export needs, read in one snapshot.
@@ -264,4 +291,40 @@ pub struct ExportSnapshot {
     pub titles: Vec<(u32, String)>,
     /// By item index; empty for inputs without ids, texts or volumes.
     pub items: Vec<ItemRow>,
+    pub groups: Vec<GroupRow>,
+    pub group_blocks: Vec<GroupBlock>,
+    /// Headers of the input's other columns (keyword files); their values are in `items`.
+    pub extra_columns: Vec<String>,
+}
+
+/// What a grouping unit writes: the groups of topics `start_topic..end_topic`.
+#[derive(Debug, Clone)]
+pub struct GroupsCommit {
+    pub start_topic: u32,
+    pub end_topic: u32,
+    /// Items in those topics, grouped or not.
+    pub n_items: usize,
+    /// Per grouped item, (item index, group id), by [`super::encode_group_members`].
+    pub members: EncodedState,
+    pub groups: Vec<GroupRow>,
+}
+
+/// A page-level group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRow {
+    pub group_id: u32,
+    pub topic_id: u32,
+    /// The member the group is named after, and its text.
+    pub title_item: usize,
+    pub title: String,
+}
+
+/// The groups of topics `start_topic..end_topic`, as committed by unit `written_by`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupBlock {
+    pub written_by: usize,
+    pub start_topic: u32,
+    pub end_topic: u32,
+    /// (item index, group id) per grouped item.
+    pub members: Vec<(u32, u32)>,
 }

@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::records::{NewRun, Phase, RunId, RunRecord, RunStatus};
+use super::records::{DeletedProject, NewRun, Phase, RunId, RunRecord, RunStatus};
 use super::{NOW, Store};
 use crate::error::{Error, Result};
 
@@ -20,7 +20,10 @@ impl Store {
             |r| r.get(0),
         )?;
         if exists {
-            return Err(Error::ProjectExists(new.project.to_string()));
+            if !new.replace {
+                return Err(Error::ProjectExists(new.project.to_string()));
+            }
+            delete_project(&tx, new.project)?;
         }
         tx.execute("INSERT INTO projects (name) VALUES (?1)", [new.project])?;
         let project_id = tx.last_insert_rowid();
@@ -31,8 +34,8 @@ impl Store {
             .count();
         tx.execute(
             "INSERT INTO runs (project_id, config_json, seed, input_path, input_blake3, n_items,
-                               dim, n_clusters, n_batches)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                               dim, n_clusters, n_batches, extra_columns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 project_id,
                 new.config_json,
@@ -43,14 +46,16 @@ impl Store {
                 new.dim as i64,
                 new.n_clusters as i64,
                 n_batches as i64,
+                new.extra_columns
+                    .map(|c| serde_json::to_string(c).expect("strings serialise")),
             ],
         )?;
         let run_id = tx.last_insert_rowid();
         {
             let mut insert = tx.prepare(
                 "INSERT INTO items (run_id, item_idx, item_id, text, volume, batch_number,
-                                    position)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                    position, extra)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             // An item that is only a vector (a `.npy` row) needs no row: its id is its index.
             let described = new.ids.is_some() || new.texts.is_some() || new.volumes.is_some();
@@ -64,6 +69,7 @@ impl Store {
                     new.volumes.map(|v| v[idx]),
                     new.placements[idx].batch as i64,
                     new.placements[idx].position as i64,
+                    new.extra.map(|e| &e[idx]),
                 ])?;
             }
             let mut insert = tx.prepare(
@@ -82,6 +88,17 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Removes `project` and everything of its run, in one transaction; returns what it held,
+    /// or `None` if there was no such project.
+    pub fn delete_project(&mut self, project: &str) -> Result<Option<DeletedProject>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let deleted = delete_project(&tx, project)?;
+        tx.commit()?;
+        Ok(deleted)
     }
 
     /// The run of `project`.
@@ -184,4 +201,42 @@ pub(super) fn last_committed(conn: &Connection, run_id: RunId) -> Result<Option<
         [run_id],
         |r| r.get(0),
     )?)
+}
+
+fn delete_project(tx: &Connection, project: &str) -> Result<Option<DeletedProject>> {
+    let found: Option<(i64, RunId, i64)> = tx
+        .query_row(
+            "SELECT p.project_id, r.run_id, r.n_items
+             FROM projects p JOIN runs r ON r.project_id = p.project_id WHERE p.name = ?1",
+            [project],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((project_id, run_id, n_items)) = found else {
+        return Ok(None);
+    };
+    let units: i64 = tx.query_row(
+        "SELECT count(*) FROM batch_runs WHERE run_id = ?1",
+        [run_id],
+        |r| r.get(0),
+    )?;
+    // Children first: checkpoints reference unit rows.
+    for table in [
+        "batch_checkpoints",
+        "assignment_blocks",
+        "item_vectors",
+        "item_groups",
+        "groups",
+        "clusters",
+        "items",
+        "batch_runs",
+    ] {
+        tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [run_id])?;
+    }
+    tx.execute("DELETE FROM runs WHERE run_id = ?1", [run_id])?;
+    tx.execute("DELETE FROM projects WHERE project_id = ?1", [project_id])?;
+    Ok(Some(DeletedProject {
+        n_items: n_items as usize,
+        n_units: units as usize,
+    }))
 }

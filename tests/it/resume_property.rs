@@ -36,7 +36,11 @@ fn settings(batch_size: usize, pass_chunk_size: usize, seed: u64) -> Settings {
     Settings {
         n_clusters: None,
         min_similarity: None,
-        embedder: pipeline::Embedder::Lexical,
+        embedder: Some(pipeline::Embedder::Lexical),
+        // Keyword runs group their topics by default: interruptions land in grouping too.
+        groups: None,
+        group_similarity: None,
+        group_chunk_size: Some(3),
         metric: None,
         tuning: Tuning {
             batch_size,
@@ -64,8 +68,9 @@ fn run(
     let request = CreateRequest {
         project: "p",
         input: Path::new(input),
-        format: None,
+        read: pipeline::ReadOptions::default(),
         model_dir: None,
+        replace: false,
         settings: settings(batch_size, pass_chunk_size, seed),
     };
     let mut sessions = stops.iter().map(|&n| Some(n)).chain(std::iter::once(None));
@@ -92,12 +97,13 @@ fn run(
     reader
         .export_items("p", |r| -> kbatch::error::Result<()> {
             rows.push(format!(
-                "{}|{:?}|{}|{}|{}",
+                "{}|{:?}|{}|{}|{}|{:?}",
                 r.item_id,
                 r.cluster_id,
                 r.cluster_title,
                 r.distance.to_bits(),
-                r.batch
+                r.batch,
+                r.page
             ));
             Ok(())
         })

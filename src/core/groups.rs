@@ -1,0 +1,522 @@
+//! Page-level groups inside one topic: sets of items whose members are all close to the
+//! group's centre (cosine similarity ≥ a threshold), the unit an SEO team writes one page for.
+//!
+//! The method, measured on banking77 against the peers' all-pairs community detection
+//! (README, "Groups"):
+//! 1. **Seeds** (sentence-transformers' `community_detection`, run inside the topic): every item
+//!    counts its neighbours at similarity ≥ t (itself included); in order of most neighbours
+//!    first, an item's neighbours that no earlier group took form a group when at least two
+//!    are left.
+//! 2. **Centres**: a group's centre is the unit mean of its members; members less similar than
+//!    t to it leave, until none does.
+//! 3. **Joins**: every item left over joins the group whose centre is most similar to it, when
+//!    that similarity is ≥ t (centres fixed while items join, so the order of joining does not
+//!    matter).
+//! 4. Step 2 again, so that the invariant holds for the final groups: **every member's cosine
+//!    similarity to its group's centre is ≥ t**, and every group has at least two members.
+//!
+//! Within a topic the work is single-threaded and in a fixed order (similarities through
+//! [`distance::dots`] on fixed blocks of rows, centres summed in member order in f64), so the
+//! result depends only on the rows and the threshold, never on threads. A topic of m items
+//! costs m²/2 similarities (each pair once, in blocks) and its neighbour lists; a topic so
+//! dense that the lists would pass [`MAX_PAIRS`] keeps only counts and computes each seed's
+//! similarities again (another m² at most), so memory stays bounded either way.
+
+use super::distance;
+
+/// Least members of a group: a single item is a page of its own, not a group.
+pub const MIN_GROUP_SIZE: usize = 2;
+
+/// Candidate rows whose similarities are computed together (one SGEMM each).
+const BLOCK: usize = 256;
+
+/// The groups of one topic's items. `rows` are the items' unit vectors (`m × dim`,
+/// row-major); returns each group's members as indices into `rows`, ascending, groups in the
+/// order they were formed. Items in no group are left out.
+pub fn group_topic(rows: &[f32], dim: usize, threshold: f32) -> Vec<Vec<usize>> {
+    let m = rows.len() / dim;
+    if m < MIN_GROUP_SIZE {
+        return Vec::new();
+    }
+    group_topic_within(rows, dim, threshold, MAX_PAIRS)
+}
+
+/// [`group_topic`] keeping at most `max_pairs` neighbour pairs in memory.
+fn group_topic_within(
+    rows: &[f32],
+    dim: usize,
+    threshold: f32,
+    max_pairs: usize,
+) -> Vec<Vec<usize>> {
+    let m = rows.len() / dim;
+    if m < MIN_GROUP_SIZE {
+        return Vec::new();
+    }
+    let neighbours = neighbours(rows, dim, threshold, max_pairs);
+    let mut groups = seed_groups(rows, dim, threshold, &neighbours);
+    let mut grouped = vec![false; m];
+    settle(rows, dim, threshold, &mut groups);
+    for member in groups.iter().flatten() {
+        grouped[*member] = true;
+    }
+    join_leftovers(rows, dim, threshold, &mut groups, &grouped);
+    // Members ascending before the last settle, so a centre is always summed in index order
+    // and anyone recomputing it from the result gets the same bits.
+    for group in &mut groups {
+        group.sort_unstable();
+    }
+    settle(rows, dim, threshold, &mut groups);
+    groups
+}
+
+/// A topic's pages: its groups and the items that joined none (each a page of its own).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicPages {
+    /// Best first: highest total volume, then most members, then lowest first item.
+    pub groups: Vec<PageGroup>,
+    /// Items in no group, ascending.
+    pub ungrouped: Vec<usize>,
+    /// The page that titles the topic: `Some(g)` the group `groups[g]`, `None` the item
+    /// `ungrouped_title`.
+    pub title_page: Option<usize>,
+    pub ungrouped_title: Option<usize>,
+}
+
+/// A group of items (indices into the caller's items).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageGroup {
+    /// Ascending.
+    pub members: Vec<usize>,
+    /// Members best title first: highest volume, then most similar to the group's centre,
+    /// then the shortest text, then the lowest index.
+    pub title_order: Vec<usize>,
+    pub volume: i64,
+}
+
+/// Groups one topic and ranks its pages. `items[i]` is the caller's index of row `i` of
+/// `rows` (unit vectors); `volume` and `text_len` describe an item by the caller's index.
+pub fn topic_pages(
+    items: &[usize],
+    rows: &[f32],
+    dim: usize,
+    threshold: f32,
+    volume: impl Fn(usize) -> i64,
+    text_len: impl Fn(usize) -> usize,
+) -> TopicPages {
+    let local = group_topic(rows, dim, threshold);
+    let mut grouped = vec![false; items.len()];
+    let mut groups: Vec<PageGroup> = local
+        .iter()
+        .map(|members| {
+            let c = centre(rows, dim, members);
+            let mut ranked: Vec<(i64, f32, usize, usize)> = members
+                .iter()
+                .map(|&i| {
+                    grouped[i] = true;
+                    let sim = distance::dot(&rows[i * dim..(i + 1) * dim], &c);
+                    (volume(items[i]), sim, text_len(items[i]), items[i])
+                })
+                .collect();
+            ranked.sort_by(|a, b| {
+                b.0.cmp(&a.0)
+                    .then(b.1.total_cmp(&a.1))
+                    .then(a.2.cmp(&b.2))
+                    .then(a.3.cmp(&b.3))
+            });
+            PageGroup {
+                members: members.iter().map(|&i| items[i]).collect(),
+                volume: ranked.iter().map(|r| r.0).sum(),
+                title_order: ranked.into_iter().map(|r| r.3).collect(),
+            }
+        })
+        .collect();
+    groups.sort_by(|a, b| {
+        b.volume
+            .cmp(&a.volume)
+            .then(b.members.len().cmp(&a.members.len()))
+            .then(a.members[0].cmp(&b.members[0]))
+    });
+    let ungrouped: Vec<usize> = (0..items.len())
+        .filter(|&i| !grouped[i])
+        .map(|i| items[i])
+        .collect();
+    // The best single page, should it outweigh every group: highest volume, lowest index.
+    let best_single = ungrouped
+        .iter()
+        .copied()
+        .min_by_key(|&i| (std::cmp::Reverse(volume(i)), i));
+    let title_page = match (groups.first(), best_single) {
+        (Some(g), Some(single)) if volume(single) > g.volume => None,
+        (Some(_), _) => Some(0),
+        (None, _) => None,
+    };
+    TopicPages {
+        groups,
+        ungrouped,
+        title_page,
+        ungrouped_title: title_page.is_none().then_some(best_single).flatten(),
+    }
+}
+
+/// The unit mean of `members` (summed in their order, in f64).
+pub fn centre(rows: &[f32], dim: usize, members: &[usize]) -> Vec<f32> {
+    let mut sum = vec![0f64; dim];
+    for &i in members {
+        for (s, &x) in sum.iter_mut().zip(&rows[i * dim..(i + 1) * dim]) {
+            *s += f64::from(x);
+        }
+    }
+    let norm = sum.iter().map(|s| s * s).sum::<f64>().sqrt();
+    let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+    sum.iter().map(|s| (s * scale) as f32).collect()
+}
+
+/// Neighbour pairs a topic may keep in memory (8 bytes each, 256 MiB); a denser topic
+/// counts its neighbours and computes each seed's similarities again instead.
+const MAX_PAIRS: usize = 1 << 25;
+
+/// Who is at similarity ≥ t of whom, within one topic.
+enum Neighbours {
+    /// Per item, its neighbours (itself excluded), ascending.
+    Lists(Vec<Vec<u32>>),
+    /// Per item, how many neighbours it has, itself included.
+    Counts(Vec<u32>),
+}
+
+impl Neighbours {
+    fn count(&self, i: usize) -> u32 {
+        match self {
+            Neighbours::Lists(lists) => lists[i].len() as u32 + 1,
+            Neighbours::Counts(counts) => counts[i],
+        }
+    }
+}
+
+/// Every pair's similarity, once (the upper triangle of the m × m matrix, in fixed blocks of
+/// rows and columns), kept as neighbour lists while they fit `max_pairs`, else as counts.
+fn neighbours(rows: &[f32], dim: usize, threshold: f32, max_pairs: usize) -> Neighbours {
+    let m = rows.len() / dim;
+    let mut lists: Vec<Vec<u32>> = vec![Vec::new(); m];
+    let mut pairs = 0usize;
+    let mut counts = vec![1u32; m];
+    let mut keep_lists = true;
+    let mut sims = Vec::new();
+    for (bi, block) in rows.chunks(BLOCK * dim).enumerate() {
+        let i0 = bi * BLOCK;
+        let n_rows = block.len() / dim;
+        // Columns from this block's first row on: the diagonal block and everything right of it.
+        let others = &rows[i0 * dim..];
+        let n_cols = m - i0;
+        sims.resize(n_rows * n_cols, 0.0);
+        distance::dots(block, others, dim, &mut sims);
+        for (r, row) in sims.chunks_exact(n_cols).enumerate() {
+            let i = i0 + r;
+            // Only j > i: each pair once.
+            for (c, &s) in row.iter().enumerate().skip(r + 1) {
+                if s >= threshold {
+                    let j = i0 + c;
+                    counts[i] += 1;
+                    counts[j] += 1;
+                    if keep_lists {
+                        lists[i].push(j as u32);
+                        lists[j].push(i as u32);
+                        pairs += 1;
+                    }
+                }
+            }
+        }
+        if keep_lists && pairs > max_pairs {
+            keep_lists = false;
+            lists = Vec::new();
+        }
+    }
+    if !keep_lists {
+        return Neighbours::Counts(counts);
+    }
+    for list in &mut lists {
+        list.sort_unstable();
+    }
+    Neighbours::Lists(lists)
+}
+
+/// Step 1: community detection in order of neighbour count (most first, then index): a seed's
+/// neighbours that no earlier group took (and the seed, if free) form a group when at least
+/// two are left.
+fn seed_groups(
+    rows: &[f32],
+    dim: usize,
+    threshold: f32,
+    neighbours: &Neighbours,
+) -> Vec<Vec<usize>> {
+    let m = rows.len() / dim;
+    let mut order: Vec<usize> = (0..m)
+        .filter(|&i| neighbours.count(i) as usize >= MIN_GROUP_SIZE)
+        .collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(neighbours.count(i)), i));
+    let mut taken = vec![false; m];
+    let mut left = m;
+    let mut groups = Vec::new();
+    let mut take = |members: Vec<usize>, taken: &mut Vec<bool>| {
+        if members.len() >= MIN_GROUP_SIZE {
+            for &j in &members {
+                taken[j] = true;
+            }
+            left -= members.len();
+            groups.push(members);
+        }
+        left
+    };
+    match neighbours {
+        Neighbours::Lists(lists) => {
+            for &c in &order {
+                let mut members: Vec<usize> = lists[c]
+                    .iter()
+                    .map(|&j| j as usize)
+                    .chain(std::iter::once(c))
+                    .filter(|&j| !taken[j])
+                    .collect();
+                members.sort_unstable();
+                if take(members, &mut taken) < MIN_GROUP_SIZE {
+                    break;
+                }
+            }
+        }
+        Neighbours::Counts(_) => {
+            let mut block_rows = Vec::new();
+            let mut sims = Vec::new();
+            'blocks: for candidates in order.chunks(BLOCK) {
+                block_rows.clear();
+                for &c in candidates {
+                    block_rows.extend_from_slice(&rows[c * dim..(c + 1) * dim]);
+                }
+                sims.resize(candidates.len() * m, 0.0);
+                distance::dots(&block_rows, rows, dim, &mut sims);
+                for row in sims.chunks_exact(m) {
+                    let members: Vec<usize> = (0..m)
+                        .filter(|&j| !taken[j] && row[j] >= threshold)
+                        .collect();
+                    if take(members, &mut taken) < MIN_GROUP_SIZE {
+                        break 'blocks;
+                    }
+                }
+            }
+        }
+    }
+    groups
+}
+
+/// Steps 2 and 4: members below `threshold` to their group's centre leave, until none does;
+/// groups left with fewer than two members dissolve.
+fn settle(rows: &[f32], dim: usize, threshold: f32, groups: &mut Vec<Vec<usize>>) {
+    for group in groups.iter_mut() {
+        while group.len() >= MIN_GROUP_SIZE {
+            let c = centre(rows, dim, group);
+            let before = group.len();
+            group.retain(|&i| distance::dot(&rows[i * dim..(i + 1) * dim], &c) >= threshold);
+            if group.len() == before {
+                break;
+            }
+        }
+    }
+    groups.retain(|g| g.len() >= MIN_GROUP_SIZE);
+}
+
+/// Step 3: items in no group join the group with the most similar centre, if it is similar
+/// enough (ties: the earlier group).
+fn join_leftovers(
+    rows: &[f32],
+    dim: usize,
+    threshold: f32,
+    groups: &mut [Vec<usize>],
+    grouped: &[bool],
+) {
+    if groups.is_empty() {
+        return;
+    }
+    let centres: Vec<f32> = groups.iter().flat_map(|g| centre(rows, dim, g)).collect();
+    let leftovers: Vec<usize> = (0..grouped.len()).filter(|&i| !grouped[i]).collect();
+    let n_groups = groups.len();
+    let mut block_rows = Vec::new();
+    let mut sims = Vec::new();
+    for items in leftovers.chunks(BLOCK) {
+        block_rows.clear();
+        for &i in items {
+            block_rows.extend_from_slice(&rows[i * dim..(i + 1) * dim]);
+        }
+        sims.resize(items.len() * n_groups, 0.0);
+        distance::dots(&block_rows, &centres, dim, &mut sims);
+        for (&item, row) in items.iter().zip(sims.chunks_exact(n_groups)) {
+            let (best, sim) =
+                row.iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |best, (g, &s)| {
+                        if s > best.1 { (g, s) } else { best }
+                    });
+            if sim >= threshold {
+                groups[best].push(item);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::rng::Rng;
+    use proptest::prelude::*;
+
+    fn unit_rows(raw: &[f32], dim: usize) -> Vec<f32> {
+        let mut rows = raw.to_vec();
+        distance::normalize_rows(&mut rows, dim);
+        rows
+    }
+
+    /// Points around a few random directions, as near-synonym keywords sit around a page.
+    fn clumps(seed: u64, n_clumps: usize, per: usize, dim: usize, noise: f32) -> Vec<f32> {
+        let mut rng = Rng::for_stream(seed, 0);
+        let mut gauss = || {
+            // Sum of uniforms: close enough to Gaussian noise for a fixture.
+            (0..6).map(|_| rng.next_f64() as f32).sum::<f32>() - 3.0
+        };
+        let centres: Vec<f32> = (0..n_clumps * dim).map(|_| gauss()).collect();
+        let mut rows = Vec::new();
+        for c in 0..n_clumps {
+            for _ in 0..per {
+                for d in 0..dim {
+                    rows.push(centres[c * dim + d] + noise * gauss());
+                }
+            }
+        }
+        unit_rows(&rows, dim)
+    }
+
+    fn check_invariants(rows: &[f32], dim: usize, t: f32, groups: &[Vec<usize>]) {
+        let mut seen = vec![false; rows.len() / dim];
+        for group in groups {
+            assert!(group.len() >= MIN_GROUP_SIZE, "{group:?}");
+            assert!(
+                group.windows(2).all(|w| w[0] < w[1]),
+                "ascending: {group:?}"
+            );
+            let c = centre(rows, dim, group);
+            for &i in group {
+                assert!(!seen[i], "item {i} in two groups");
+                seen[i] = true;
+                let sim = distance::dot(&rows[i * dim..(i + 1) * dim], &c);
+                assert!(sim >= t, "member {i} at {sim} < {t} from its centre");
+            }
+        }
+    }
+
+    #[test]
+    fn tight_clumps_become_groups_and_a_stray_stays_alone() {
+        let dim = 16;
+        let mut rows = clumps(1, 3, 5, dim, 0.05);
+        // A stray far from every clump.
+        let mut stray = vec![0f32; dim];
+        stray[0] = 1.0;
+        stray[1] = -1.0;
+        rows.extend(unit_rows(&stray, dim));
+        let groups = group_topic(&rows, dim, 0.9);
+        assert_eq!(
+            groups,
+            vec![
+                (0..5).collect::<Vec<_>>(),
+                (5..10).collect(),
+                (10..15).collect()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_member_close_to_one_member_but_not_to_the_group_is_left_out() {
+        // a, b, c within 10°; d 15° from c but 25° from a: the seed of c (the item with most
+        // neighbours) takes d, and the group's centre (about 9°) then drops it.
+        let dim = 2;
+        let rows: Vec<f32> = [0f32, 1.0, 10.0, 25.0]
+            .iter()
+            .flat_map(|a| [a.to_radians().cos(), a.to_radians().sin()])
+            .collect();
+        let t = 15.5f32.to_radians().cos();
+        let groups = group_topic(&rows, dim, t);
+        check_invariants(&rows, dim, t, &groups);
+        assert_eq!(groups, vec![vec![0, 1, 2]]);
+    }
+
+    #[test]
+    fn pages_rank_groups_by_volume_and_title_the_topic_with_the_best_page() {
+        let dim = 8;
+        // Two clumps of 3 (rows 0–2, 3–5) and a stray (row 6); items are 10 + row.
+        let mut rows = clumps(3, 2, 3, dim, 0.02);
+        let mut stray = vec![0f32; dim];
+        stray[0] = 1.0;
+        rows.extend(unit_rows(&stray, dim));
+        let items: Vec<usize> = (10..17).collect();
+        let volumes = [5, 1, 1, 4, 4, 4, 0];
+        let pages = topic_pages(&items, &rows, dim, 0.9, |i| volumes[i - 10], |_| 3);
+        assert_eq!(pages.groups.len(), 2);
+        // The second clump weighs 12 against 7: it comes first and titles the topic.
+        assert_eq!(pages.groups[0].members, [13, 14, 15]);
+        assert_eq!(pages.groups[0].volume, 12);
+        assert_eq!(
+            pages.groups[1].title_order[0], 10,
+            "highest volume titles its group"
+        );
+        assert_eq!(pages.ungrouped, [16]);
+        assert_eq!((pages.title_page, pages.ungrouped_title), (Some(0), None));
+        // A single keyword that outweighs every group titles the topic itself.
+        let volumes = [5, 1, 1, 4, 4, 4, 100];
+        let pages = topic_pages(&items, &rows, dim, 0.9, |i| volumes[i - 10], |_| 3);
+        assert_eq!((pages.title_page, pages.ungrouped_title), (None, Some(16)));
+    }
+
+    #[test]
+    fn a_topic_too_dense_for_neighbour_lists_groups_alike() {
+        let dim = 8;
+        let rows = clumps(11, 30, 12, dim, 0.1);
+        for t in [0.8, 0.9, 0.97] {
+            let lists = group_topic_within(&rows, dim, t, MAX_PAIRS);
+            let counts = group_topic_within(&rows, dim, t, 10);
+            check_invariants(&rows, dim, t, &counts);
+            assert_eq!(lists, counts, "t = {t}");
+        }
+    }
+
+    #[test]
+    fn nothing_to_group_in_fewer_than_two_items() {
+        assert!(group_topic(&[1.0, 0.0], 2, 0.5).is_empty());
+        assert!(group_topic(&[], 2, 0.5).is_empty());
+    }
+
+    #[test]
+    fn blocks_do_not_change_the_result() {
+        // More than a block of candidates: the second block sees what the first one took.
+        let dim = 8;
+        let rows = clumps(7, 40, 9, dim, 0.08);
+        let groups = group_topic(&rows, dim, 0.95);
+        check_invariants(&rows, dim, 0.95, &groups);
+        assert!(groups.len() >= 30, "{} groups", groups.len());
+        let again = group_topic(&rows, dim, 0.95);
+        assert_eq!(groups, again);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Every member is at least `t` similar to its group's centre, groups have two or more
+        /// members, and no item is in two groups — whatever the data and threshold.
+        #[test]
+        fn groups_keep_their_invariants(
+            seed in 0u64..1000,
+            n_clumps in 1usize..6,
+            per in 1usize..12,
+            noise in 0.01f32..0.6,
+            t in 0.5f32..0.99,
+        ) {
+            let dim = 12;
+            let rows = clumps(seed, n_clumps, per, dim, noise);
+            let groups = group_topic(&rows, dim, t);
+            check_invariants(&rows, dim, t, &groups);
+        }
+    }
+}

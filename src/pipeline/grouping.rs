@@ -1,0 +1,164 @@
+//! The grouping units: after the final pass, each unit splits a range of topics into
+//! page-level groups ([`crate::core::groups`]), names every group after its best member,
+//! and renames each of its topics after the topic's best page.
+//!
+//! Group ids run on from unit to unit in topic order, so they are a pure function of the
+//! committed units; a resumed run reads back how many groups and which titles exist.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use crate::core::distance;
+use crate::core::groups::{self, TopicPages};
+use crate::core::titles::{ClusterBook, ClusterSummary, ItemAttrs};
+use crate::error::Result;
+use crate::input::Dataset;
+use crate::store::{self, GroupRow, GroupsCommit, RunId, Store};
+
+/// What a grouping unit computed: the groups to write and the topics it renames.
+pub(super) struct GroupingOutcome {
+    pub commit: GroupsCommit,
+    pub retitled: Vec<ClusterSummary>,
+}
+
+/// The run's grouping state between units.
+pub(super) struct Grouper {
+    similarity: f32,
+    next_group_id: u32,
+    /// Group titles in use anywhere in the run.
+    used_titles: HashSet<String>,
+    /// Runs whose vectors are stored (the sentence model): every item's vector by plan
+    /// position, read once when the first grouping unit runs.
+    stored: Option<Vec<f32>>,
+}
+
+impl Grouper {
+    /// The state after the committed grouping units.
+    pub(super) fn restored(store: &Store, run_id: RunId, similarity: f64) -> Result<Grouper> {
+        let groups = store.load_groups(run_id)?;
+        Ok(Grouper {
+            similarity: similarity as f32,
+            next_group_id: groups.len() as u32,
+            used_titles: groups.into_iter().map(|g| g.title).collect(),
+            stored: None,
+        })
+    }
+
+    /// Groups topics `topics`. `position_of[item]` is the item's plan position (to find
+    /// stored vectors).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn group(
+        &mut self,
+        topics: Range<usize>,
+        book: &mut ClusterBook,
+        attrs: ItemAttrs<'_>,
+        data: &Dataset,
+        store: &Store,
+        run_id: RunId,
+        position_of: &[usize],
+    ) -> Result<GroupingOutcome> {
+        if data.embeds_with_model() && self.stored.is_none() {
+            self.stored = Some(store.load_vectors(run_id, 0..data.len())?);
+        }
+        let members = book.members_of(attrs, topics.clone());
+        let dim = data.dim();
+        let stored = self.stored.as_deref();
+        let threshold = self.similarity;
+        let text_len = |i: usize| attrs.texts.map_or(0, |t| t[i].chars().count());
+        let volume = |i: usize| attrs.volumes.map_or(0, |v| v[i]);
+        // Topics are independent: each is grouped on one thread, in a fixed order, and the
+        // results are collected in topic order, so threads never change a bit.
+        let pages: Vec<TopicPages> = members
+            .par_iter()
+            .map(|items| {
+                let mut rows = Vec::with_capacity(items.len() * dim);
+                match stored {
+                    Some(all) => {
+                        for &item in items {
+                            let at = position_of[item] * dim;
+                            rows.extend_from_slice(&all[at..at + dim]);
+                        }
+                    }
+                    None => data.gather(items, &mut rows),
+                }
+                // Groups compare directions, whatever the run's metric.
+                distance::normalize_rows(&mut rows, dim);
+                groups::topic_pages(items, &rows, dim, threshold, volume, text_len)
+            })
+            .collect();
+        let mut rows = Vec::new();
+        let mut pairs = Vec::new();
+        let mut retitled = Vec::new();
+        for (topic, pages) in topics.clone().zip(&pages) {
+            let mut topic_title = None;
+            for (g, group) in pages.groups.iter().enumerate() {
+                let group_id = self.next_group_id;
+                self.next_group_id += 1;
+                let (title_item, title) = self.title_for(attrs, &group.title_order, group_id);
+                pairs.extend(group.members.iter().map(|&i| (i as u32, group_id)));
+                if pages.title_page == Some(g) {
+                    topic_title = Some(title.clone());
+                }
+                rows.push(GroupRow {
+                    group_id,
+                    topic_id: topic as u32,
+                    title_item,
+                    title,
+                });
+            }
+            let topic_title = topic_title.or_else(|| {
+                let item = pages.ungrouped_title?;
+                attrs.texts.map(|t| t[item].clone())
+            });
+            if let Some(title) = topic_title
+                && let Some(change) = book.retitle(topic as u32, &title)
+            {
+                retitled.push(change);
+            }
+        }
+        pairs.sort_unstable();
+        Ok(GroupingOutcome {
+            commit: GroupsCommit {
+                start_topic: topics.start as u32,
+                end_topic: topics.end as u32,
+                n_items: members.iter().map(Vec::len).sum(),
+                members: store::encode_group_members(&pairs),
+                groups: rows,
+            },
+            retitled,
+        })
+    }
+
+    /// The first member in `title_order` whose text no group has taken (texts can repeat in
+    /// embedding inputs), else the best member's text with `~2`, `~3`, …; `group-<id>` for
+    /// items without text.
+    fn title_for(
+        &mut self,
+        attrs: ItemAttrs<'_>,
+        title_order: &[usize],
+        group_id: u32,
+    ) -> (usize, String) {
+        let text = |i: usize| {
+            attrs
+                .texts
+                .map_or_else(|| format!("group-{group_id}"), |t| t[i].clone())
+        };
+        let free = title_order
+            .iter()
+            .map(|&i| (i, text(i)))
+            .find(|(_, t)| !self.used_titles.contains(t));
+        let (item, title) = free.unwrap_or_else(|| {
+            let best = title_order[0];
+            let base = text(best);
+            let title = (2..)
+                .map(|n| format!("{base}~{n}"))
+                .find(|t| !self.used_titles.contains(t))
+                .expect("an unbounded sequence of distinct names has a free one");
+            (best, title)
+        });
+        self.used_titles.insert(title.clone());
+        (item, title)
+    }
+}
