@@ -3,10 +3,11 @@
 //!
 //! The method, measured on banking77 against the peers' all-pairs community detection
 //! (README, "Groups"):
-//! 1. **Seeds** (sentence-transformers' `community_detection`, run inside the topic): every item
-//!    counts its neighbours at similarity ≥ t (itself included); in order of most neighbours
-//!    first, an item's neighbours that no earlier group took form a group when at least two
-//!    are left.
+//! 1. **Seeds** (as sentence-transformers' `community_detection`, run inside the topic): every
+//!    item counts its neighbours at similarity ≥ t (itself included); in order of most
+//!    neighbours first, an item no earlier group took forms a group with its neighbours that no
+//!    earlier group took, when that makes at least two. (Unlike `community_detection`, an item
+//!    already in a group seeds no other: measured, that is purer at the same coverage.)
 //! 2. **Centres**: a group's centre is the unit mean of its members; members less similar than
 //!    t to it leave, until none does.
 //! 3. **Joins**: every item left over joins the group whose centre is most similar to it, when
@@ -201,33 +202,37 @@ fn neighbours(rows: &[f32], dim: usize, threshold: f32, max_pairs: usize) -> Nei
     let mut counts = vec![1u32; m];
     let mut keep_lists = true;
     let mut sims = Vec::new();
+    // Square tiles of BLOCK × BLOCK on and above the diagonal: each tile's similarities stay
+    // in cache while they are scanned.
     for (bi, block) in rows.chunks(BLOCK * dim).enumerate() {
         let i0 = bi * BLOCK;
         let n_rows = block.len() / dim;
-        // Columns from this block's first row on: the diagonal block and everything right of it.
-        let others = &rows[i0 * dim..];
-        let n_cols = m - i0;
-        sims.resize(n_rows * n_cols, 0.0);
-        distance::dots(block, others, dim, &mut sims);
-        for (r, row) in sims.chunks_exact(n_cols).enumerate() {
-            let i = i0 + r;
-            // Only j > i: each pair once.
-            for (c, &s) in row.iter().enumerate().skip(r + 1) {
-                if s >= threshold {
-                    let j = i0 + c;
-                    counts[i] += 1;
-                    counts[j] += 1;
-                    if keep_lists {
-                        lists[i].push(j as u32);
-                        lists[j].push(i as u32);
-                        pairs += 1;
+        for (bj, others) in rows[i0 * dim..].chunks(BLOCK * dim).enumerate() {
+            let j0 = i0 + bj * BLOCK;
+            let n_cols = others.len() / dim;
+            sims.resize(n_rows * n_cols, 0.0);
+            distance::dots(block, others, dim, &mut sims);
+            for (r, row) in sims.chunks_exact(n_cols).enumerate() {
+                let i = i0 + r;
+                // Only j > i: each pair once.
+                let first = if j0 == i0 { r + 1 } else { 0 };
+                for (c, &s) in row.iter().enumerate().skip(first) {
+                    if s >= threshold {
+                        let j = j0 + c;
+                        counts[i] += 1;
+                        counts[j] += 1;
+                        if keep_lists {
+                            lists[i].push(j as u32);
+                            lists[j].push(i as u32);
+                            pairs += 1;
+                        }
                     }
                 }
             }
-        }
-        if keep_lists && pairs > max_pairs {
-            keep_lists = false;
-            lists = Vec::new();
+            if keep_lists && pairs > max_pairs {
+                keep_lists = false;
+                lists = Vec::new();
+            }
         }
     }
     if !keep_lists {
@@ -239,9 +244,9 @@ fn neighbours(rows: &[f32], dim: usize, threshold: f32, max_pairs: usize) -> Nei
     Neighbours::Lists(lists)
 }
 
-/// Step 1: community detection in order of neighbour count (most first, then index): a seed's
-/// neighbours that no earlier group took (and the seed, if free) form a group when at least
-/// two are left.
+/// Step 1: community detection in order of neighbour count (most first, then index): a seed
+/// no earlier group took forms a group with its neighbours that no earlier group took, when
+/// that makes at least two.
 fn seed_groups(
     rows: &[f32],
     dim: usize,
@@ -269,6 +274,9 @@ fn seed_groups(
     match neighbours {
         Neighbours::Lists(lists) => {
             for &c in &order {
+                if taken[c] {
+                    continue;
+                }
                 let mut members: Vec<usize> = lists[c]
                     .iter()
                     .map(|&j| j as usize)
@@ -291,7 +299,10 @@ fn seed_groups(
                 }
                 sims.resize(candidates.len() * m, 0.0);
                 distance::dots(&block_rows, rows, dim, &mut sims);
-                for row in sims.chunks_exact(m) {
+                for (&c, row) in candidates.iter().zip(sims.chunks_exact(m)) {
+                    if taken[c] {
+                        continue;
+                    }
                     let members: Vec<usize> = (0..m)
                         .filter(|&j| !taken[j] && row[j] >= threshold)
                         .collect();
