@@ -43,12 +43,10 @@ pub enum Error {
     ProjectNotFound(String),
     #[error("project {project:?} is being processed by another kbatch (pid {pid})")]
     ProjectLocked { project: String, pid: String },
-    #[error(
-        "batch {batch} cannot be committed: the last committed batch is {last_committed:?}, expected {expected:?}"
-    )]
+    #[error("batch {batch} cannot be committed: {}", conflict(*batch, *last_committed))]
     CheckpointConflict {
         batch: i64,
-        expected: Option<i64>,
+        /// The last batch done, if any.
         last_committed: Option<i64>,
     },
     #[error("checkpoint of batch {batch} is corrupt: {reason}")]
@@ -77,6 +75,22 @@ pub enum Error {
         recorded: String,
         found: String,
     },
+}
+
+/// Why batch `batch` cannot follow `last`, in words.
+fn conflict(batch: i64, last: Option<i64>) -> String {
+    match last {
+        Some(last) if last >= batch => format!(
+            "it is already committed (the last committed batch is {last}); is another kbatch \
+             writing this project?"
+        ),
+        Some(last) => format!("the last committed batch is {last}, not {}", batch - 1),
+        None if batch == 0 => "its items already have assignments".to_string(),
+        None => format!(
+            "no batch is committed yet; it must follow batch {}",
+            batch - 1
+        ),
+    }
 }
 
 impl Error {

@@ -22,7 +22,6 @@ impl Store {
         if found != expected {
             return Err(Error::CheckpointConflict {
                 batch,
-                expected,
                 last_committed: found,
             });
         }
@@ -56,7 +55,6 @@ impl Store {
         if updated != 1 {
             return Err(Error::CheckpointConflict {
                 batch,
-                expected,
                 last_committed: found,
             });
         }
@@ -108,7 +106,6 @@ fn write_block(tx: &Connection, commit: &BatchCommit) -> Result<()> {
         let batch = commit.batch_number as i64;
         return Err(Error::CheckpointConflict {
             batch,
-            expected: batch.checked_sub(1),
             last_committed: last_committed(tx, commit.run_id)?,
         });
     }
