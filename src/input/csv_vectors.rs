@@ -6,14 +6,14 @@ use std::path::Path;
 
 use super::{
     Dataset, IdRegistry, InputFormat, VectorBuilder, column, csv_reader, csv_records, embeddings,
-    split_header,
+    split_header, text,
 };
 use crate::error::{Error, Result};
 
 /// True when the first data row's component columns all parse as numbers: then a `.csv` without
 /// a keyword header is read as embeddings, otherwise as keywords.
 pub(super) fn looks_like_vectors(text: &str) -> bool {
-    let (delimiter, header) = split_header(text.lines().next().unwrap_or_default());
+    let (delimiter, header) = split_header(text::lines(text).next().unwrap_or_default());
     let mut records = csv_reader(text, delimiter).into_records();
     let (Some(Ok(_)), Some(Ok(first))) = (records.next(), records.next()) else {
         return false;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::{
     Dataset, Delimiter, Encoding, InputFormat, ItemKind, KeywordColumns, Vectors, csv_rows,
-    split_header,
+    split_header, text,
 };
 use crate::core::lexical::LexicalEmbedder;
 use crate::error::{Error, Result};
@@ -24,14 +24,20 @@ const VOLUME_NAMES: [&str; 4] = [
     "avg. monthly searches",
     "avg monthly searches",
 ];
+/// The longest keyword kbatch reads, in characters. Search engines cut queries far shorter
+/// (Google at 32 words), and keyword tools export at most a few hundred characters; a longer
+/// "keyword" is a damaged file: a quote left open in a CSV runs on to the end of the file, or a
+/// document was pasted in. It is refused with its line rather than truncated, which would
+/// cluster a fragment of the damage and hide the keywords it swallowed.
+pub const MAX_KEYWORD_CHARS: usize = 1000;
+
 /// Lines searched for the header. Keyword Planner puts two title lines above it; further down,
 /// a "header" is more likely a keyword that happens to be called "keyword".
 const HEADER_SEARCH_LINES: usize = 10;
 
 pub(super) fn read_txt(path: &Path, text: &str) -> Result<Dataset> {
     let mut list = KeywordList::default();
-    let body = text.strip_suffix('\n').unwrap_or(text);
-    for (index, line) in body.split('\n').enumerate() {
+    for (index, line) in text::lines(text).enumerate() {
         list.push(path, index as u64 + 1, line, None)?;
     }
     Ok(list.finish(InputFormat::KeywordsTxt, false, None))
@@ -42,7 +48,10 @@ pub(super) fn read_csv(path: &Path, text: &str, encoding: Encoding) -> Result<Da
         return Err(Error::input(path, None, "empty file"));
     }
     let layout = layout(path, text, encoding)?;
-    let mut list = KeywordList::default();
+    let mut list = KeywordList {
+        from_csv: true,
+        ..KeywordList::default()
+    };
     let mut at_header = layout.has_header;
     let records = &text[layout.offset..];
     csv_rows(
@@ -147,7 +156,7 @@ struct Header {
 fn find_header(text: &str) -> Option<Header> {
     let mut offset = 0;
     let mut below_titles = false;
-    let lines = text.split_inclusive('\n').take(HEADER_SEARCH_LINES);
+    let lines = text::lines_inclusive(text).take(HEADER_SEARCH_LINES);
     for (index, line) in lines.enumerate() {
         let (delimiter, fields) = split_header(line);
         if fields.iter().any(|f| is_one_of(f, &KEYWORD_NAMES)) {
@@ -166,7 +175,7 @@ fn find_header(text: &str) -> Option<Header> {
 
 /// True when the first non-blank line is a single field: a list of keywords without a header.
 fn is_plain_list(text: &str) -> bool {
-    text.lines()
+    text::lines(text)
         .find(|line| !line.trim().is_empty())
         .is_none_or(|line| split_header(line).1.len() == 1)
 }
@@ -237,6 +246,8 @@ struct KeywordList {
     index_of: HashMap<String, usize>,
     merged: usize,
     blank: usize,
+    /// Read from a CSV, where an overlong keyword is most likely an unclosed quote.
+    from_csv: bool,
 }
 
 impl KeywordList {
@@ -245,6 +256,24 @@ impl KeywordList {
         if keyword.is_empty() {
             self.blank += 1;
             return Ok(());
+        }
+        // Bytes bound characters from above, so only a long keyword is counted.
+        if keyword.len() > MAX_KEYWORD_CHARS {
+            let chars = keyword.chars().count();
+            if chars > MAX_KEYWORD_CHARS {
+                let hint = if self.from_csv {
+                    " (a quote left open here runs on to the end of the file)"
+                } else {
+                    ""
+                };
+                return Err(Error::input(
+                    path,
+                    Some(line),
+                    format!(
+                        "keyword of {chars} characters, over the limit of {MAX_KEYWORD_CHARS}{hint}"
+                    ),
+                ));
+            }
         }
         let volume = volume.unwrap_or(0);
         match self.index_of.get(&keyword.to_lowercase()) {
@@ -524,11 +553,42 @@ mod tests {
     }
 
     #[test]
-    fn very_long_keywords_are_kept_whole() {
-        let long = "long keyword ".repeat(10_000);
-        let text = format!("keyword,volume\n\"{long}\",3\nshort,1\n");
+    fn keywords_up_to_the_limit_are_kept_whole_and_longer_ones_refused() {
+        // Multi-byte characters: the limit counts characters, not bytes.
+        let longest = "ü".repeat(MAX_KEYWORD_CHARS);
+        let text = format!("keyword,volume\n\"{longest}\",3\nshort,1\n");
         let data = read_str("long.csv", text.as_bytes()).unwrap();
-        assert_eq!(data.texts.as_deref().unwrap(), [long.trim(), "short"]);
+        assert_eq!(data.texts.as_deref().unwrap(), [longest.as_str(), "short"]);
+
+        let too_long = "x".repeat(MAX_KEYWORD_CHARS + 1);
+        let text = format!("keyword,volume\nshort,1\n\"{too_long}\",3\n");
+        assert_eq!(
+            error_of(read_str("too_long.csv", text.as_bytes())),
+            format!(
+                "{}:3: keyword of 1001 characters, over the limit of 1000 (a quote left open \
+                 here runs on to the end of the file)",
+                dir_file("too_long.csv")
+            )
+        );
+        // An unclosed quote swallows the rest of the file into one field, named by its line.
+        let mut text = "keyword\nshort\n\"open quote\n".to_string();
+        text.extend((0..200).map(|i| format!("keyword number {i}\n")));
+        assert!(error_of(read_str("open_quote.csv", text.as_bytes())).contains(":3: keyword of 3"));
+    }
+
+    #[test]
+    fn txt_lines_end_at_cr_lf_or_crlf() {
+        let data = read_str("cr.txt", b"one\rtwo\rthree\r").unwrap();
+        assert_eq!(data.texts.as_deref().unwrap(), ["one", "two", "three"]);
+        let data = read_str("mixed.txt", b"a\r\nb\rc\nd\r\r\ne").unwrap();
+        assert_eq!(data.texts.as_deref().unwrap(), ["a", "b", "c", "d", "e"]);
+        assert_eq!(data.skipped_blank, 1);
+        let long = "x".repeat(MAX_KEYWORD_CHARS + 1);
+        let text = format!("a\rb\r\n{long}\n");
+        assert!(
+            error_of(read_str("cr_long.txt", text.as_bytes()))
+                .ends_with("cr_long.txt:3: keyword of 1001 characters, over the limit of 1000")
+        );
     }
 
     fn dir_file(name: &str) -> String {

@@ -313,7 +313,7 @@ fn csv_rows(
                 .iter()
                 .take_while(|&&b| b == b'\r' || b == b'\n')
                 .count();
-        line += count_newlines(&text.as_bytes()[counted_to..start]);
+        line += text::count_line_ends(&text.as_bytes()[counted_to..start]);
         counted_to = start;
         let expected = *width.get_or_insert(record.len());
         if record.len() != expected {
@@ -327,13 +327,9 @@ fn csv_rows(
     }
 }
 
-fn count_newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
-}
-
 /// Every CSV record of `text` (delimited as its first line says) with its 1-based line.
 fn csv_records(path: &Path, text: &str) -> Result<Vec<(u64, Vec<String>)>> {
-    let (delimiter, _) = split_header(text.lines().next().unwrap_or_default());
+    let (delimiter, _) = split_header(text::lines(text).next().unwrap_or_default());
     let mut records = Vec::new();
     csv_rows(path, text, delimiter, 1, |line, record| {
         records.push((line, record.iter().map(str::to_string).collect()));
