@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::config::RunConfig;
 use super::events::{Outcome, Progress, RunTimings, UnitCommitted};
+use super::row_cache::{self, RowCache};
 use super::schedule::{Schedule, Step};
 use crate::core::distance;
 use crate::core::kmeans::{self, BatchOutcome, ClusterSums, KMeansState, Metric, Params};
@@ -15,7 +16,7 @@ use crate::core::plan::BatchPlan;
 use crate::core::rng::Rng;
 use crate::core::titles::{ClusterBook, ItemAttrs};
 use crate::error::{Error, Result};
-use crate::input::Dataset;
+use crate::input::{Dataset, Vectors};
 use crate::store::{
     self, AssignmentBlock, BatchCommit, ClusterRow, EncodedState, Phase, Placement, RunRecord,
     RunStatus, Store, UnitStatus,
@@ -58,6 +59,8 @@ pub(super) struct Engine<'a> {
     next_unit: usize,
     /// Reused gather buffer.
     rows: Vec<f32>,
+    /// Rows of the lexical embedder once computed, so later passes do not embed again.
+    lexical_rows: Option<RowCache>,
 }
 
 impl<'a> Engine<'a> {
@@ -134,6 +137,8 @@ impl<'a> Engine<'a> {
             book,
             next_unit,
             rows: Vec::new(),
+            lexical_rows: matches!(data.vectors, Vectors::Lexical(_))
+                .then(|| RowCache::new(data.dim(), row_cache::BUDGET_BYTES)),
         };
         if next_unit < engine.schedule.total_units()
             && let Step::Refine { epoch, chunk } = engine.schedule.step(next_unit)
@@ -175,10 +180,13 @@ impl<'a> Engine<'a> {
     /// A sentence model's vectors are read back from the store: they were embedded, once, by
     /// the clustering batch that holds them.
     fn gather(&mut self, range: Range<usize>) -> Result<()> {
+        let items = &self.plan.order[range.clone()];
         if self.data.embeds_with_model() {
             self.rows = self.store.load_vectors(self.run.run_id, range)?;
+        } else if let Some(cache) = &mut self.lexical_rows {
+            cache.gather(range, &mut self.rows, |rows| self.data.gather(items, rows));
         } else {
-            self.data.gather(&self.plan.order[range], &mut self.rows);
+            self.data.gather(items, &mut self.rows);
         }
         self.normalize_rows();
         Ok(())

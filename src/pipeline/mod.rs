@@ -13,6 +13,7 @@ mod export;
 mod lock;
 mod reader;
 mod resume;
+mod row_cache;
 mod schedule;
 mod status;
 
