@@ -37,6 +37,35 @@ pub enum Error {
     },
     #[error("no kbatch database at {} (see --db)", .0.display())]
     NoDatabase(PathBuf),
+    #[error(
+        "no kbatch database at {}: its directory {} does not exist (see --db)",
+        db.display(),
+        dir.display()
+    )]
+    DatabaseDirMissing { db: PathBuf, dir: PathBuf },
+    /// A file kbatch did not write: refused before anything touches it.
+    #[error("{} is not a kbatch database ({what}); kbatch left it untouched", path.display())]
+    NotKbatch { path: PathBuf, what: String },
+    #[error(
+        "database {} has schema v{found} of an older kbatch, which this command cannot read; \
+         upgrade it in place with: kbatch resume --db {} --project <any of its projects>",
+        path.display(),
+        path.display()
+    )]
+    SchemaTooOld { path: PathBuf, found: i64 },
+    /// The database file a writer opened is no longer the file at its path.
+    #[error(
+        "database {} was {} while this run was writing it; stopped, writing nothing to what is \
+         at that path now (the run's commits are in the file it opened: resume from that file \
+         with --db if it still exists)",
+        path.display(),
+        if *.replaced { "replaced by another file" } else { "moved away or deleted" }
+    )]
+    DatabaseSwapped {
+        path: PathBuf,
+        /// Another file is at the path (else none is).
+        replaced: bool,
+    },
     #[error("project {0:?} already exists; continue it with: kbatch resume --project {0}")]
     ProjectExists(String),
     #[error("no project named {0:?} in this database")]

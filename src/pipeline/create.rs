@@ -41,21 +41,22 @@ pub fn create(
         ref settings,
     } = *request;
     let command_start = Instant::now();
-    // Fail fast, before a possibly long ingest, if the project exists.
-    if db.exists() {
-        match Store::open(db)?.find_run(project) {
-            Err(Error::ProjectNotFound(_)) => {}
-            Ok(_) => {
-                return Err(match lock::holder(db, project) {
-                    Some(pid) => Error::ProjectLocked {
-                        project: project.to_string(),
-                        pid,
-                    },
-                    None => Error::ProjectExists(project.to_string()),
-                });
-            }
-            Err(e) => return Err(e),
+    lock::check_directory(db)?;
+    // Fail fast, before a possibly long ingest, on a file that is not kbatch's or a project
+    // that exists; read-only, so bad input still leaves the file as it was. A database too old
+    // to read as it is is migrated once the input is read.
+    match Store::open_read_only(db).and_then(|store| store.find_run(project)) {
+        Err(Error::ProjectNotFound(_) | Error::NoDatabase(_) | Error::SchemaTooOld { .. }) => {}
+        Ok(_) => {
+            return Err(match lock::holder(db, project) {
+                Some(pid) => Error::ProjectLocked {
+                    project: project.to_string(),
+                    pid,
+                },
+                None => Error::ProjectExists(project.to_string()),
+            });
         }
+        Err(e) => return Err(e),
     }
     let mut data = input::read_input(input_path, format)?;
     progress.ingested(&IngestNotes {

@@ -18,8 +18,8 @@ use crate::core::titles::{ClusterBook, ItemAttrs};
 use crate::error::{Error, Result};
 use crate::input::{Dataset, Vectors};
 use crate::store::{
-    self, AssignmentBlock, BatchCommit, ClusterRow, EncodedState, Phase, Placement, RunRecord,
-    RunStatus, Store, UnitStatus,
+    self, AssignmentBlock, BatchCommit, ClusterRow, EncodedState, Phase, Place, Placement,
+    RunRecord, RunStatus, Seal, Store, UnitStatus,
 };
 use crate::testhook::{self, PausePoint};
 
@@ -201,14 +201,15 @@ impl<'a> Engine<'a> {
     ) -> Option<EncodedState> {
         let mut raw = Vec::with_capacity(range.len() * self.data.dim());
         let mut slice_rows = Vec::new();
-        for slice in self.plan.order[range].chunks(EMBED_SLICE) {
+        for slice in self.plan.order[range.clone()].chunks(EMBED_SLICE) {
             if !keep_going() {
                 return None;
             }
             self.data.gather(slice, &mut slice_rows);
             raw.extend_from_slice(&slice_rows);
         }
-        let encoded = store::encode_vectors(&raw);
+        let place = Place::vectors(self.run.run_id, range, self.data.dim());
+        let encoded = store::encode_vectors(&raw, Seal::Keyed(place));
         self.rows = raw;
         self.normalize_rows();
         Some(encoded)
@@ -346,6 +347,7 @@ impl<'a> Engine<'a> {
             }
         };
         let state = self.state.as_ref().expect("a model exists after batch 0");
+        let run_id = self.run.run_id;
         let attrs = attrs(self.data, &self.config);
         for (&item, label) in self.plan.order[range.clone()].iter().zip(&outcome.nearest) {
             let distance = reported_distance(self.config.metric, label.sq_dist);
@@ -368,9 +370,12 @@ impl<'a> Engine<'a> {
             checkpoint: self
                 .schedule
                 .writes_checkpoint(step)
-                .then(|| store::encode(state)),
+                .then(|| store::encode(state, Seal::Keyed(Place::checkpoint(run_id, unit)))),
             start: range.start,
-            labels: store::encode_labels(&outcome.nearest),
+            labels: store::encode_labels(
+                &outcome.nearest,
+                Seal::Keyed(Place::labels(run_id, range.clone(), unit)),
+            ),
             clusters_touched,
             titles,
             batch_inertia: outcome.batch_inertia,

@@ -63,6 +63,22 @@ impl ProjectLock {
     }
 }
 
+/// Refuses a database path whose directory does not exist, naming the database (the lock
+/// file beside it would otherwise be the first thing to fail).
+pub(super) fn check_directory(db: &Path) -> Result<()> {
+    let dir = match db.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => return Ok(()),
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(Error::DatabaseDirMissing {
+        db: db.to_path_buf(),
+        dir: dir.to_path_buf(),
+    })
+}
+
 /// The pid of a live process holding the project's lock, if any.
 pub fn holder(db: &Path, project: &str) -> Option<String> {
     let mut file = File::open(lock_path(db, project)).ok()?;

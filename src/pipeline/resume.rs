@@ -25,6 +25,7 @@ pub fn resume(
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
     let command_start = Instant::now();
+    lock::check_directory(db)?;
     if !db.exists() {
         return Err(Error::NoDatabase(db.to_path_buf()));
     }

@@ -6,7 +6,7 @@ use std::ops::Range;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Store;
-use super::codec;
+use super::codec::{self, Place, Seal};
 use super::records::{AssignmentBlock, BatchRow, ExportSnapshot, ItemRow, RunId};
 use crate::core::kmeans::KMeansState;
 use crate::error::{Error, Result};
@@ -24,7 +24,8 @@ impl Store {
             )
             .optional()?;
         row.map(|(batch, bytes, checksum)| {
-            codec::decode(&bytes, &checksum)
+            let seal = self.seal(Place::checkpoint(run_id, batch as usize));
+            codec::decode(&bytes, &checksum, seal)
                 .map(|state| (batch as usize, state))
                 .map_err(|e| Error::CorruptCheckpoint {
                     batch,
@@ -49,14 +50,14 @@ impl Store {
 
     /// Every committed assignment block, in plan order, verified against its checksum.
     pub fn load_blocks(&self, run_id: RunId) -> Result<Vec<AssignmentBlock>> {
-        load_blocks(&self.conn, run_id)
+        load_blocks(&self.conn, run_id, self.keyed)
     }
 
     /// The stored vectors of plan positions `range` (row-major), which must be exactly the
     /// positions of whole committed units.
     pub fn load_vectors(&self, run_id: RunId, range: Range<usize>) -> Result<Vec<f32>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT start_position, end_position, vectors, checksum FROM item_vectors
+            "SELECT start_position, end_position, vectors, checksum, dim FROM item_vectors
              WHERE run_id = ?1 AND start_position >= ?2 AND start_position < ?3
              ORDER BY start_position",
         )?;
@@ -65,13 +66,20 @@ impl Store {
         let mut next = range.start as i64;
         while let Some(r) = rows.next()? {
             let (start, end): (i64, i64) = (r.get(0)?, r.get(1)?);
-            let (bytes, checksum): (Vec<u8>, String) = (r.get(2)?, r.get(3)?);
+            let (bytes, checksum, dim): (Vec<u8>, String, i64) = (r.get(2)?, r.get(3)?, r.get(4)?);
             let corrupt = |reason: String| Error::CorruptVectors { start, end, reason };
             if start != next {
                 return Err(corrupt(format!("expected a block starting at {next}")));
             }
+            let seal = self.seal(Place::Vectors {
+                run_id,
+                start,
+                end,
+                dim,
+            });
             vectors.extend(
-                codec::decode_vectors(&bytes, &checksum).map_err(|e| corrupt(e.to_string()))?,
+                codec::decode_vectors(&bytes, &checksum, seal)
+                    .map_err(|e| corrupt(e.to_string()))?,
             );
             next = end;
         }
@@ -129,7 +137,7 @@ impl Store {
     /// concurrent writer is neither blocked nor half-seen).
     pub fn export_snapshot(&self, run_id: RunId) -> Result<ExportSnapshot> {
         let tx = self.conn.unchecked_transaction()?;
-        let blocks = load_blocks(&tx, run_id)?;
+        let blocks = load_blocks(&tx, run_id, self.keyed)?;
         let titles = load_titles(&tx, run_id)?;
         let items = {
             let mut stmt = tx.prepare(
@@ -155,7 +163,12 @@ impl Store {
     }
 }
 
-pub(super) fn load_blocks(conn: &Connection, run_id: RunId) -> Result<Vec<AssignmentBlock>> {
+/// `keyed`: the checksums are keyed with their place (schema v4 on).
+pub(super) fn load_blocks(
+    conn: &Connection,
+    run_id: RunId,
+    keyed: bool,
+) -> Result<Vec<AssignmentBlock>> {
     let mut stmt = conn.prepare(
         "SELECT start_position, end_position, written_by, labels, checksum
          FROM assignment_blocks WHERE run_id = ?1 ORDER BY start_position",
@@ -171,7 +184,18 @@ pub(super) fn load_blocks(conn: &Connection, run_id: RunId) -> Result<Vec<Assign
             reason,
         };
         let (bytes, checksum): (Vec<u8>, String) = (r.get(3)?, r.get(4)?);
-        let labels = codec::decode_labels(&bytes, &checksum).map_err(|e| corrupt(e.to_string()))?;
+        let seal = if keyed {
+            Seal::Keyed(Place::Labels {
+                run_id,
+                start,
+                end,
+                written_by,
+            })
+        } else {
+            Seal::Plain
+        };
+        let labels =
+            codec::decode_labels(&bytes, &checksum, seal).map_err(|e| corrupt(e.to_string()))?;
         if labels.len() as i64 != end - start {
             return Err(corrupt(format!(
                 "{} labels for {} positions",
