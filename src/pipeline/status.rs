@@ -1,6 +1,7 @@
 //! Status reports: what a run has done, derived from its committed rows.
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -32,6 +33,12 @@ impl RunPhase {
     }
 }
 
+/// A live writer is stalled when it has not committed for this many times as long as its next
+/// unit should take (judged from the units it has committed) ...
+const STALL_FACTOR: f64 = 10.0;
+/// ... and for at least this long, so short units and a busy machine raise no alarm.
+const STALL_FLOOR_S: f64 = 60.0;
+
 /// A run's progress, as `kbatch status` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
@@ -40,6 +47,15 @@ pub struct StatusReport {
     /// `interrupted`.
     pub status: RunStatus,
     pub pid: Option<String>,
+    /// While a writer lives: seconds since it last committed (or started, if later).
+    pub idle_s: Option<f64>,
+    /// How long the next unit should take, at the rate of the units committed so far.
+    pub unit_s: Option<f64>,
+    /// The writer lives but has not committed for far longer than a unit takes (at least
+    /// [`STALL_FACTOR`] times, and [`STALL_FLOOR_S`] seconds).
+    pub stalled: bool,
+    /// The writer's process is stopped (SIGSTOP, Ctrl-Z or a debugger).
+    pub stopped: bool,
     pub phase: RunPhase,
     pub batches_done: usize,
     pub batches_total: usize,
@@ -95,10 +111,29 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
     let rows = store.batch_rows(run.run_id)?;
     let config: serde_json::Value =
         serde_json::from_str(&run.config_json).unwrap_or(serde_json::Value::Null);
-    let pid = lock::holder(db, &run.project);
+    let writer = lock::writer(db, &run.project);
     let status = match run.status {
-        RunStatus::Running if pid.is_none() => RunStatus::Interrupted,
+        RunStatus::Running if writer.is_none() => RunStatus::Interrupted,
         other => other,
+    };
+    let idle_s = match &writer {
+        Some(writer) => {
+            let since_start = writer
+                .since
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .map(|d| d.as_secs_f64());
+            let since_commit = store.seconds_since_last_commit(run.run_id)?;
+            match (since_start, since_commit) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        }
+        None => None,
+    };
+    let unit_s = next_unit_s(&rows);
+    let stalled = match (idle_s, unit_s) {
+        (Some(idle), Some(unit)) => idle > STALL_FLOOR_S.max(STALL_FACTOR * unit),
+        _ => false,
     };
     let of_phase = |phase: Phase| rows.iter().filter(move |r| r.phase == phase);
     let completed = |r: &&BatchRow| r.status == UnitStatus::Completed;
@@ -134,7 +169,11 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
     Ok(StatusReport {
         project: run.project.clone(),
         status,
-        pid,
+        stopped: writer.as_ref().is_some_and(|w| w.stopped),
+        pid: writer.map(|w| w.pid),
+        idle_s,
+        unit_s,
+        stalled,
         phase,
         batches_done: rows.iter().filter(|r| r.status.is_done()).count(),
         batches_total: rows.len(),
@@ -172,16 +211,26 @@ fn in_flight(mut rows: Vec<BatchRow>, status: RunStatus) -> Vec<BatchRow> {
 
 /// Remaining items times the processing time per item of the committed units.
 fn eta_s(rows: &[BatchRow]) -> Option<f64> {
+    let left: i64 = rows
+        .iter()
+        .filter(|r| !r.status.is_done())
+        .map(|r| r.batch_size)
+        .sum();
+    seconds_per_item(rows).map(|s| left as f64 * s)
+}
+
+/// The next unit's items times the processing time per item of the committed units.
+fn next_unit_s(rows: &[BatchRow]) -> Option<f64> {
+    let next = rows.iter().find(|r| !r.status.is_done())?;
+    seconds_per_item(rows).map(|s| next.batch_size as f64 * s)
+}
+
+fn seconds_per_item(rows: &[BatchRow]) -> Option<f64> {
     let (done_ms, done_items) = rows
         .iter()
         .filter(|r| r.status == UnitStatus::Completed)
         .fold((0i64, 0i64), |(ms, n), r| {
             (ms + r.processing_time_ms.unwrap_or(0), n + r.batch_size)
         });
-    let left: i64 = rows
-        .iter()
-        .filter(|r| !r.status.is_done())
-        .map(|r| r.batch_size)
-        .sum();
-    (done_items > 0).then(|| left as f64 * done_ms as f64 / done_items as f64 / 1000.0)
+    (done_items > 0).then(|| done_ms as f64 / done_items as f64 / 1000.0)
 }

@@ -149,6 +149,17 @@ impl Store {
         Ok(())
     }
 
+    /// Seconds since the run's last unit was committed, by the database's clock; `None` before
+    /// the first.
+    pub fn seconds_since_last_commit(&self, run_id: RunId) -> Result<Option<f64>> {
+        Ok(self.conn.query_row(
+            "SELECT (julianday('now') - julianday(max(completed_at))) * 86400.0
+             FROM batch_runs WHERE run_id = ?1 AND status = 'completed'",
+            [run_id],
+            |r| r.get(0),
+        )?)
+    }
+
     /// The number of the last committed (or skipped) unit, if any.
     pub fn last_committed(&self, run_id: RunId) -> Result<Option<usize>> {
         Ok(last_committed(&self.conn, run_id)?.map(|b| b as usize))

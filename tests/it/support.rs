@@ -36,6 +36,7 @@ impl Sandbox {
             .current_dir(&self.dir)
             .env_remove("KBATCH_DB")
             .env_remove("KBATCH_TEST_PAUSE")
+            .env_remove("KBATCH_TEST_PAUSE_RELEASE")
             .stdin(Stdio::null());
         cmd
     }
@@ -56,15 +57,17 @@ impl Sandbox {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// Starts `args` with the process pausing forever at `point` (`in-commit:N` or
-    /// `after-commit:N`), and returns once it is there.
+    /// Starts `args` with the process pausing at `point` (`in-commit:N` for good, or
+    /// `after-commit:N` until [`Sandbox::release`]), and returns once it is there.
     pub fn spawn_paused(&self, args: &[&str], point: &str) -> Child {
         let marker = self.path(&format!("paused-{}", point.replace(':', "-")));
         let _ = std::fs::remove_file(&marker);
+        let _ = std::fs::remove_file(self.release_file(point));
         let mut child = self
             .cmd(args)
             .env("KBATCH_TEST_PAUSE", point)
             .env("KBATCH_TEST_PAUSE_MARKER", &marker)
+            .env("KBATCH_TEST_PAUSE_RELEASE", self.release_file(point))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -73,6 +76,15 @@ impl Sandbox {
             marker.exists()
         });
         child
+    }
+
+    /// Lets a run paused at `after-commit:N` by [`Sandbox::spawn_paused`] go on.
+    pub fn release(&self, point: &str) {
+        std::fs::write(self.release_file(point), b"").unwrap();
+    }
+
+    fn release_file(&self, point: &str) -> PathBuf {
+        self.path(&format!("release-{}", point.replace(':', "-")))
     }
 
     pub fn status_json(&self, project: &str) -> serde_json::Value {
