@@ -38,7 +38,7 @@ pub enum Error {
     #[error("no kbatch database at {} (see --db)", .0.display())]
     NoDatabase(PathBuf),
     #[error(
-        "no kbatch database at {}: its directory {} does not exist (see --db)",
+        "database {}: its directory {} does not exist (see --db)",
         db.display(),
         dir.display()
     )]

@@ -53,7 +53,7 @@ pub(super) fn read_csv(path: &Path, text: &str, encoding: Encoding) -> Result<Da
         ..KeywordList::default()
     };
     let mut at_header = layout.has_header;
-    let records = &text[layout.offset..];
+    let records = text[layout.offset..].as_bytes();
     csv_rows(
         path,
         records,
@@ -63,14 +63,15 @@ pub(super) fn read_csv(path: &Path, text: &str, encoding: Encoding) -> Result<Da
             if std::mem::take(&mut at_header) {
                 return Ok(());
             }
+            // Fields of decoded text are text.
+            let field = |i| record.text(i).unwrap_or_default();
             let volume = layout
                 .volume
                 .map(|v| {
-                    parse_volume(&record[v])
-                        .map_err(|reason| Error::input(path, Some(line), reason))
+                    parse_volume(field(v)).map_err(|reason| Error::input(path, Some(line), reason))
                 })
                 .transpose()?;
-            list.push(path, line, &record[layout.keyword], volume)
+            list.push(path, line, field(layout.keyword), volume)
         },
     )?;
     let has_volumes = layout.volume.is_some();

@@ -48,11 +48,7 @@ fn utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str> {
     // UTF-16 that lost its byte-order mark is mostly valid UTF-8 (ASCII with a NUL after each
     // letter), and would otherwise fail far downstream as "no keyword column".
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
-        return Err(Error::input(
-            path,
-            Some(line_at(&bytes[..at])),
-            "NUL byte: UTF-16 without a byte-order mark? Save as UTF-8, or UTF-16 with one",
-        ));
+        return Err(nul_error(path, &bytes[..at]));
     }
     std::str::from_utf8(bytes).map_err(|e| {
         Error::input(
@@ -60,6 +56,38 @@ fn utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str> {
             Some(line_at(&bytes[..e.valid_up_to()])),
             "invalid UTF-8",
         )
+    })
+}
+
+/// A NUL byte after `before`: the sign of UTF-16 that lost its byte-order mark.
+pub(super) fn nul_error(path: &Path, before: &[u8]) -> Error {
+    Error::input(
+        path,
+        Some(line_at(before)),
+        "NUL byte: UTF-16 without a byte-order mark? Save as UTF-8, or UTF-16 with one",
+    )
+}
+
+/// The start of the file at `path`, at most `limit` bytes, decoded by its byte-order mark with
+/// anything undecodable replaced: enough to judge a CSV's layout, never to read it.
+pub(super) fn head(path: &Path, limit: u64) -> Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit).read_to_end(&mut bytes))
+        .map_err(|e| Error::io(path, e))?;
+    let lossy16 = |rest: &[u8], unit: fn([u8; 2]) -> u16| -> String {
+        char::decode_utf16(rest.chunks_exact(2).map(|p| unit([p[0], p[1]])))
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect()
+    };
+    Ok(if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
+        lossy16(rest, u16::from_le_bytes)
+    } else if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
+        lossy16(rest, u16::from_be_bytes)
+    } else {
+        let rest = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        String::from_utf8_lossy(rest).into_owned()
     })
 }
 
