@@ -53,7 +53,7 @@ pub(super) fn read_csv(path: &Path, text: &str, encoding: Encoding) -> Result<Da
         ..KeywordList::default()
     };
     let mut at_header = layout.has_header;
-    let records = text[layout.offset..].as_bytes();
+    let records = &text.as_bytes()[layout.offset..];
     csv_rows(
         path,
         records,

@@ -159,7 +159,10 @@ fn pack_v1_assignments(tx: &Connection) -> Result<()> {
 /// that fails its old check keeps its old checksum, which can never pass the keyed check.
 fn reseal_blobs(tx: &Connection) -> Result<()> {
     type Key = (i64, i64, i64, i64);
-    let tables: [(&str, &str, fn(Key) -> Place); 3] = [
+    /// A table, the query of its blobs (rowid, the four key columns, blob, checksum), and
+    /// the place its key names.
+    type Blobs = (&'static str, &'static str, fn(Key) -> Place);
+    let tables: [Blobs; 3] = [
         (
             "batch_checkpoints",
             "SELECT rowid, run_id, batch_number, 0, 0, state, checksum FROM batch_checkpoints",
