@@ -7,7 +7,9 @@ use std::process::{Command, Output};
 
 use rusqlite::Connection;
 
-use crate::support::{Sandbox, create, create_p, csv_records, fixture, kill9, stderr_of};
+use crate::support::{
+    Sandbox, create, create_p, csv_records, fixture, kill9, stderr_of, write_npy_f32,
+};
 
 /// blake3 of a database and of its `-wal` and `-shm` (`None` where absent).
 fn hashes(db: &Path) -> Vec<(PathBuf, Option<String>)> {
@@ -48,10 +50,38 @@ fn at(sb: &Sandbox, db: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Lets a run paused at `point` go on and returns what it said on its way to exit code 1.
+fn release_to_failure(sb: &Sandbox, child: &mut std::process::Child, point: &str) -> String {
+    sb.release(point);
+    let status = child.wait().unwrap();
+    let stderr = stderr_of(child);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    stderr.trim_end().to_string()
+}
+
+/// The stdout of a command that must succeed.
+fn succeeded(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Every command, each refused with one line containing `expected`, the file unchanged.
 fn refused_untouched(sb: &Sandbox, db: &Path, expected: &str) {
     let input = fixture("keywords.txt");
     let before = hashes(db);
+    let listing = || {
+        let mut names: Vec<_> = std::fs::read_dir(db.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let files = listing();
     for args in [
         vec!["status"],
         vec!["status", "--project", "p", "--json"],
@@ -62,6 +92,12 @@ fn refused_untouched(sb: &Sandbox, db: &Path, expected: &str) {
         let line = one_line_error(&at(sb, db, &args));
         assert!(line.contains(expected), "{args:?}: {line}");
         assert_eq!(hashes(db), before, "{args:?} touched {}", db.display());
+        assert_eq!(
+            listing(),
+            files,
+            "{args:?} left a file beside {}",
+            db.display()
+        );
     }
 }
 
@@ -105,17 +141,12 @@ fn another_applications_database_is_refused_untouched() {
 
 /// A finished kbatch database of project `p` at `db`.
 fn finished(sb: &Sandbox, db: &Path, input: &str) -> String {
-    let out = at(
+    succeeded(at(
         sb,
         db,
         &create_p(input, &["--batch-size", "100", "--quiet"]),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(at(sb, db, &["export", "--project", "p"]).stdout).unwrap()
+    ));
+    succeeded(at(sb, db, &["export", "--project", "p"]))
 }
 
 #[test]
@@ -255,19 +286,9 @@ fn status_and_export_work_on_a_read_only_mount() {
     }
     let before = hashes(&sb.db());
     let out = on_read_only_mount(&sb.dir, &["export", "--project", "p"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), export);
+    assert_eq!(succeeded(out), export);
     let out = on_read_only_mount(&sb.dir, &["status", "--project", "p"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), status);
+    assert_eq!(succeeded(out), status);
     assert_eq!(hashes(&sb.db()), before);
 
     // A writer killed mid-run leaves its commits in the -wal: read through it, read-only.
@@ -282,12 +303,7 @@ fn status_and_export_work_on_a_read_only_mount() {
         "the commits are in the -wal"
     );
     let out = on_read_only_mount(&killed.dir, &["status", "--project", "p", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status: serde_json::Value = serde_json::from_str(&succeeded(out)).unwrap();
     assert_eq!(status["batches_done"], 5);
     assert_eq!(status["status"], "interrupted");
 }
@@ -306,12 +322,9 @@ fn a_database_replaced_mid_run_is_left_as_the_replacement_is() {
     let before = hashes(&other)[0].1.clone();
     let mut child = sb.spawn_paused(&long_run(&input), "after-commit:2");
     std::fs::rename(&other, sb.db()).unwrap();
-    sb.release("after-commit:2");
-    let status = child.wait().unwrap();
-    let stderr = stderr_of(&mut child);
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    let stderr = release_to_failure(&sb, &mut child, "after-commit:2");
     assert_eq!(
-        stderr.trim_end(),
+        stderr,
         format!(
             "error: database {} was replaced by another file while this run was writing it; \
              stopped, writing nothing to what is at that path now (the run's commits are in the \
@@ -335,24 +348,16 @@ fn a_database_moved_mid_run_stops_the_writer_and_resumes_from_where_it_went() {
     let mut child = sb.spawn_paused(&long_run(&input), "after-commit:3");
     let moved = sb.path("moved.sqlite");
     std::fs::rename(sb.db(), &moved).unwrap();
-    sb.release("after-commit:3");
-    let status = child.wait().unwrap();
-    let stderr = stderr_of(&mut child);
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    let stderr = release_to_failure(&sb, &mut child, "after-commit:3");
     assert!(
         stderr.contains("was moved away or deleted while this run was writing it"),
         "{stderr}"
     );
     assert!(!sb.db().exists(), "nothing is created at the old path");
     // The moved file holds units 0..=3 and goes on to the uninterrupted result.
-    let out = at(&sb, &moved, &["resume", "--project", "p", "--quiet"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(at(&sb, &moved, &["resume", "--project", "p", "--quiet"]));
     let out = at(&sb, &moved, &["export", "--project", "p"]);
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
+    assert_eq!(succeeded(out), expected);
 
     // Deleted with its -wal and -shm: the writer stops and recreates nothing.
     let deleted = Sandbox::new("hostile_deleted");
@@ -360,10 +365,7 @@ fn a_database_moved_mid_run_stops_the_writer_and_resumes_from_where_it_went() {
     for (path, _) in hashes(&deleted.db()) {
         let _ = std::fs::remove_file(path);
     }
-    deleted.release("after-commit:1");
-    let status = child.wait().unwrap();
-    let stderr = stderr_of(&mut child);
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    let stderr = release_to_failure(&deleted, &mut child, "after-commit:1");
     assert!(stderr.contains("was moved away or deleted"), "{stderr}");
     assert!(hashes(&deleted.db()).iter().all(|(_, h)| h.is_none()));
 }
@@ -517,21 +519,6 @@ fn carriage_returns_end_lines_in_txt() {
     assert_eq!(exports[2], exports[0], "mixed");
 }
 
-/// A float32 `.npy` of `rows × cols`.
-fn write_npy(path: &Path, rows: usize, cols: usize, data: &[f32]) {
-    let mut header =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
-    bytes.extend(data.iter().flat_map(|v| v.to_le_bytes()));
-    std::fs::write(path, bytes).unwrap();
-}
-
 #[test]
 fn a_10000_column_embeddings_csv_reads_as_its_npy_twin() {
     let sb = Sandbox::new("hostile_wide");
@@ -555,7 +542,8 @@ fn a_10000_column_embeddings_csv_reads_as_its_npy_twin() {
         csv.push_str("\r\n");
     }
     std::fs::write(sb.path("wide.csv"), csv).unwrap();
-    write_npy(&sb.path("wide.npy"), rows, cols, &data);
+    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_npy_f32(&sb.path("wide.npy"), rows, cols, &bytes);
     for name in ["wide.csv", "wide.npy"] {
         let input = sb.path(name).to_string_lossy().into_owned();
         sb.ok(&create(name, &input, &["--clusters", "3", "--quiet"]));
@@ -579,12 +567,9 @@ fn messages_are_plain_words() {
             [],
         )
         .unwrap();
-    sb.release("after-commit:2");
-    let status = child.wait().unwrap();
-    let stderr = stderr_of(&mut child);
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    let stderr = release_to_failure(&sb, &mut child, "after-commit:2");
     assert_eq!(
-        stderr.trim_end(),
+        stderr,
         "error: batch 3 cannot be committed: it is already committed (the last committed batch \
          is 3); is another kbatch writing this project?"
     );

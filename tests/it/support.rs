@@ -216,3 +216,18 @@ pub fn read_npy(name: &str) -> (Vec<usize>, Vec<u8>) {
         .collect();
     (shape, bytes[10 + header_len..].to_vec())
 }
+
+/// Writes `data` (little-endian f32 bytes, C order) as a `rows × cols` float32 `.npy`.
+pub fn write_npy_f32(path: &std::path::Path, rows: usize, cols: usize, data: &[u8]) {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    std::fs::write(path, out).unwrap();
+}
