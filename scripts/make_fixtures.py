@@ -182,9 +182,9 @@ def keyword_tools():
     write("semrush.csv", "\n".join(lines) + "\n")
 
     # Shapes hand-made files take: a BOM, CRLF, quoted newlines and commas, blank keywords,
-    # grouped volumes, an empty volume, case and space duplicates, and a keyword far longer
-    # than any model's context.
-    long_keyword = " ".join("word%d" % i for i in range(1500))
+    # grouped volumes, an empty volume, case and space duplicates, and a keyword just under
+    # the 1,000-character limit, far longer than any model's context.
+    long_keyword = " ".join("word%d" % i for i in range(138))
     edge = [
         "Keyword,Volume",
         '"running shoes\nfor trail",1200',

@@ -37,18 +37,45 @@ pub enum Error {
     },
     #[error("no kbatch database at {} (see --db)", .0.display())]
     NoDatabase(PathBuf),
+    #[error(
+        "database {}: its directory {} does not exist (see --db)",
+        db.display(),
+        dir.display()
+    )]
+    DatabaseDirMissing { db: PathBuf, dir: PathBuf },
+    /// A file kbatch did not write: refused before anything touches it.
+    #[error("{} is not a kbatch database ({what}); kbatch left it untouched", path.display())]
+    NotKbatch { path: PathBuf, what: String },
+    #[error(
+        "database {} has schema v{found} of an older kbatch, which this command cannot read; \
+         upgrade it in place with: kbatch resume --db {} --project <any of its projects>",
+        path.display(),
+        path.display()
+    )]
+    SchemaTooOld { path: PathBuf, found: i64 },
+    /// The database file a writer opened is no longer the file at its path.
+    #[error(
+        "database {} was {} while this run was writing it; stopped, writing nothing to what is \
+         at that path now (the run's commits are in the file it opened: resume from that file \
+         with --db if it still exists)",
+        path.display(),
+        if *.replaced { "replaced by another file" } else { "moved away or deleted" }
+    )]
+    DatabaseSwapped {
+        path: PathBuf,
+        /// Another file is at the path (else none is).
+        replaced: bool,
+    },
     #[error("project {0:?} already exists; continue it with: kbatch resume --project {0}")]
     ProjectExists(String),
     #[error("no project named {0:?} in this database")]
     ProjectNotFound(String),
     #[error("project {project:?} is being processed by another kbatch (pid {pid})")]
     ProjectLocked { project: String, pid: String },
-    #[error(
-        "batch {batch} cannot be committed: the last committed batch is {last_committed:?}, expected {expected:?}"
-    )]
+    #[error("batch {batch} cannot be committed: {}", conflict(*batch, *last_committed))]
     CheckpointConflict {
         batch: i64,
-        expected: Option<i64>,
+        /// The last batch done, if any.
         last_committed: Option<i64>,
     },
     #[error("checkpoint of batch {batch} is corrupt: {reason}")]
@@ -79,6 +106,22 @@ pub enum Error {
         recorded: String,
         found: String,
     },
+}
+
+/// Why batch `batch` cannot follow `last`, in words.
+fn conflict(batch: i64, last: Option<i64>) -> String {
+    match last {
+        Some(last) if last >= batch => format!(
+            "it is already committed (the last committed batch is {last}); is another kbatch \
+             writing this project?"
+        ),
+        Some(last) => format!("the last committed batch is {last}, not {}", batch - 1),
+        None if batch == 0 => "its items already have assignments".to_string(),
+        None => format!(
+            "no batch is committed yet; it must follow batch {}",
+            batch - 1
+        ),
+    }
 }
 
 impl Error {

@@ -1,10 +1,12 @@
 //! Deterministic kill points for the crash tests, following cargo's test-only env var precedent.
 //!
-//! With `KBATCH_TEST_PAUSE=<point>:<batch>` the process stops for good at that point of that
-//! commit unit and creates the file named by `KBATCH_TEST_PAUSE_MARKER`, so a test can SIGKILL
-//! it exactly there without sleeping. Points: `in-commit` (inside the open transaction, after
-//! every write) and `after-commit` (the unit is durable, the next has not started; Ctrl-C
-//! releases this one).
+//! With `KBATCH_TEST_PAUSE=<point>:<batch>` the process stops at that point of that commit
+//! unit and creates the file named by `KBATCH_TEST_PAUSE_MARKER`, so a test can SIGKILL it
+//! exactly there without sleeping. Points: `in-commit` (inside the open transaction, after
+//! every write; for good) and `after-commit` (the unit is durable, the next has not started).
+//! Ctrl-C releases an `after-commit` pause, and so does the file named by
+//! `KBATCH_TEST_PAUSE_RELEASE` once it exists: the run then goes on to its next unit, so a
+//! test can change the world between two commits.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,8 +27,8 @@ impl PausePoint {
     }
 }
 
-/// Blocks if the test environment asks to pause at `point` of unit `batch`: forever, or until
-/// `release` is set (so a test can deliver Ctrl-C to a paused run).
+/// Blocks if the test environment asks to pause at `point` of unit `batch`: forever, or, where
+/// `release` is given, until it is set (a test delivered Ctrl-C) or the release file appears.
 pub(crate) fn pause_if_requested(point: PausePoint, batch: usize, release: Option<&AtomicBool>) {
     let Some(wanted) = std::env::var_os("KBATCH_TEST_PAUSE") else {
         return;
@@ -38,7 +40,12 @@ pub(crate) fn pause_if_requested(point: PausePoint, batch: usize, release: Optio
         // Best effort: without the marker the test times out and says so.
         let _ = std::fs::write(marker, std::process::id().to_string());
     }
-    while !release.is_some_and(|r| r.load(Ordering::SeqCst)) {
+    let release_file = release
+        .and(std::env::var_os("KBATCH_TEST_PAUSE_RELEASE"))
+        .map(std::path::PathBuf::from);
+    while !release.is_some_and(|r| r.load(Ordering::SeqCst))
+        && !release_file.as_ref().is_some_and(|f| f.exists())
+    {
         std::thread::park_timeout(Duration::from_millis(5));
     }
 }

@@ -1,5 +1,9 @@
 //! `kbatch export`: CSV of the committed batches, from one consistent snapshot.
+//!
+//! Every cell goes through [`Rows::row`], which makes cells a spreadsheet would run as a formula
+//! inert unless `--raw` is given.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -25,6 +29,11 @@ pub(super) struct ExportArgs {
     /// Start with a UTF-8 byte order mark, so spreadsheet software detects the encoding
     #[arg(long)]
     pub(super) bom: bool,
+    /// Write every cell exactly as stored. By default a cell that a spreadsheet would run as a
+    /// formula (starting with =, +, -, @, tab or carriage return, and not a plain number) gets
+    /// an apostrophe in front
+    #[arg(long)]
+    pub(super) raw: bool,
 }
 
 pub(super) fn run(reader: &Reader, args: &ExportArgs) -> anyhow::Result<ExitCode> {
@@ -38,13 +47,16 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
     if args.bom {
         out.write_all("\u{feff}".as_bytes())?;
     }
-    let mut csv = csv::WriterBuilder::new().flexible(true).from_writer(out);
+    let mut csv = Rows {
+        csv: csv::WriterBuilder::new().flexible(true).from_writer(out),
+        raw: args.raw,
+    };
     let project = &args.project;
     let keywords = reader.item_kind(project)? == ItemKind::Keywords;
     let groups = reader.has_groups(project)?;
     match (args.clusters, keywords) {
         (true, true) => {
-            csv.write_record([
+            csv.row([
                 "topic_id",
                 "topic",
                 "group_id",
@@ -54,7 +66,7 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
                 "top_terms",
             ])?;
             for c in reader.export_clusters(project)? {
-                csv.write_record([
+                csv.row([
                     topic_id(c.topic_id),
                     c.topic,
                     id(c.group_id),
@@ -66,9 +78,9 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
             }
         }
         (true, false) => {
-            csv.write_record(["cluster_id", "title", "size", "total_volume"])?;
+            csv.row(["cluster_id", "title", "size", "total_volume"])?;
             for c in reader.export_clusters(project)? {
-                csv.write_record([
+                csv.row([
                     topic_id(c.topic_id),
                     c.topic,
                     c.size.to_string(),
@@ -88,7 +100,7 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
                 "is_group_title",
                 "similarity",
             ];
-            csv.write_record(
+            csv.row(
                 header
                     .iter()
                     .copied()
@@ -105,7 +117,7 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
                     row.page.is_title.to_string(),
                     format!("{:.4}", row.similarity),
                 ];
-                csv.write_record(fixed.into_iter().chain(row.extra))?;
+                csv.row(fixed.into_iter().chain(row.extra))?;
             }
         }
         (false, false) => {
@@ -121,7 +133,7 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
             if groups {
                 header.extend(["group_id", "group", "is_group_title"]);
             }
-            csv.write_record(&header)?;
+            csv.row(&header)?;
             reader.export_items(project, |row| -> anyhow::Result<()> {
                 let mut record = vec![
                     row.item_id,
@@ -135,13 +147,77 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
                 if let Some(page) = row.page {
                     record.extend([id(page.group_id), page.title, page.is_title.to_string()]);
                 }
-                csv.write_record(&record)?;
+                csv.row(&record)?;
                 Ok(())
             })?;
         }
     }
-    csv.flush()?;
+    csv.csv.flush()?;
     Ok(())
+}
+
+/// The CSV being written, and whether its cells are kept raw.
+struct Rows<W: Write> {
+    csv: csv::Writer<W>,
+    raw: bool,
+}
+
+impl<W: Write> Rows<W> {
+    /// Writes one record, each cell neutralised unless raw.
+    fn row<S: AsRef<str>>(&mut self, cells: impl IntoIterator<Item = S>) -> csv::Result<()> {
+        for cell in cells {
+            let cell = cell.as_ref();
+            if self.raw {
+                self.csv.write_field(cell)?;
+            } else {
+                self.csv.write_field(neutralise(cell).as_ref())?;
+            }
+        }
+        self.csv.write_record(None::<&[u8]>)
+    }
+}
+
+/// OWASP's defence against CSV formula injection: a cell starting with `=`, `+`, `-`, `@`, a tab
+/// or a carriage return is one a spreadsheet may evaluate (`=cmd|' /C calc'!A0`), so it gets a
+/// leading apostrophe and is shown as text. A plain number (`-0.25`, `+3`, `1e-5`) is left as
+/// it is: spreadsheets read it as a number, never as a formula.
+fn neutralise(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_plain_number(cell) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+/// `[+-]digits[.digits][(e|E)[+-]digits]`, with at least one digit before the exponent.
+fn is_plain_number(cell: &str) -> bool {
+    fn digits(s: &[u8]) -> usize {
+        s.iter().take_while(|b| b.is_ascii_digit()).count()
+    }
+    let mut s = cell.as_bytes();
+    s = s
+        .strip_prefix(b"+")
+        .or_else(|| s.strip_prefix(b"-"))
+        .unwrap_or(s);
+    let whole = digits(s);
+    s = &s[whole..];
+    let mut fraction = 0;
+    if let Some(rest) = s.strip_prefix(b".") {
+        fraction = digits(rest);
+        s = &rest[fraction..];
+    }
+    if whole + fraction == 0 {
+        return false;
+    }
+    if let Some(rest) = s.strip_prefix(b"e").or_else(|| s.strip_prefix(b"E")) {
+        let rest = rest
+            .strip_prefix(b"+")
+            .or_else(|| rest.strip_prefix(b"-"))
+            .unwrap_or(rest);
+        let exponent = digits(rest);
+        return exponent > 0 && exponent == rest.len();
+    }
+    s.is_empty()
 }
 
 /// A topic (cluster) id, or the `no_cluster` bucket's.
@@ -175,4 +251,37 @@ fn write_atomically(
         return Err(e);
     }
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_numbers_kept() {
+        for (cell, written) in [
+            ("=cmd|\" /C calc\"!A0", "'=cmd|\" /C calc\"!A0"),
+            ("+SUM(1,2)", "'+SUM(1,2)"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("-", "'-"),
+            ("-inf", "'-inf"),
+            ("+.e5", "'+.e5"),
+            ("- 5", "'- 5"),
+            ("-1e", "'-1e"),
+            ("running shoes", "running shoes"),
+            ("a=b", "a=b"),
+            ("-0.2500", "-0.2500"),
+            ("+3", "+3"),
+            ("-12", "-12"),
+            ("-.5", "-.5"),
+            ("-1.5E-05", "-1.5E-05"),
+            ("1e+5", "1e+5"),
+            ("", ""),
+        ] {
+            assert_eq!(neutralise(cell), written, "{cell:?}");
+        }
+    }
 }

@@ -46,9 +46,16 @@ pub fn projects(reports: &[StatusReport]) -> String {
         .iter()
         .map(|r| {
             format!(
-                "{}\t{}\t{}/{} batches\t{}/{} items",
+                "{}\t{}{}\t{}/{} batches\t{}/{} items",
                 r.project,
                 r.status.as_str(),
+                if r.stopped {
+                    " (stopped)"
+                } else if r.stalled {
+                    " (stalled)"
+                } else {
+                    ""
+                },
                 r.batches_done,
                 r.batches_total,
                 r.items_done,
@@ -96,9 +103,10 @@ pub fn project(r: &StatusReport) -> String {
     let _ = writeln!(out, "project:    {}", r.project);
     let _ = writeln!(
         out,
-        "status:     {}{pid}, phase {}",
+        "status:     {}{pid}, phase {}{}",
         r.status.as_str(),
-        r.phase.as_str()
+        r.phase.as_str(),
+        stall(r)
     );
     let _ = writeln!(
         out,
@@ -191,6 +199,40 @@ pub fn project(r: &StatusReport) -> String {
     out
 }
 
+/// Why a live writer is not getting on, if it is not.
+fn stall(r: &StatusReport) -> String {
+    let pid = r.pid.as_deref().unwrap_or("?");
+    if r.stopped {
+        return format!(
+            "; the process is stopped (SIGSTOP, Ctrl-Z or a debugger): continue it with \
+             kill -CONT {pid}, or kill it and resume"
+        );
+    }
+    match (r.stalled, r.idle_s) {
+        (true, Some(idle)) => format!(
+            "; no commit for {}, though a batch takes about {}: it may be stuck (kill {pid}, \
+             then resume)",
+            duration(idle),
+            duration(r.unit_s.unwrap_or(0.0))
+        ),
+        _ => String::new(),
+    }
+}
+
+/// `2h 05m`, `4m 10s`, `12s`, `0.3s`.
+fn duration(s: f64) -> String {
+    let whole = s.round() as u64;
+    if whole >= 3600 {
+        format!("{}h {:02}m", whole / 3600, whole % 3600 / 60)
+    } else if whole >= 60 {
+        format!("{}m {:02}s", whole / 60, whole % 60)
+    } else if s >= 10.0 {
+        format!("{whole}s")
+    } else {
+        format!("{s:.1}s")
+    }
+}
+
 fn seconds(s: Option<f64>) -> String {
     s.map_or("-".to_string(), |s| format!("{s:.1}s"))
 }
@@ -210,4 +252,22 @@ pub fn finished(project: &str, t: &RunTimings) -> String {
         t.in_commits.as_secs_f64(),
         100.0 * t.in_commits.as_secs_f64() / wall.max(1e-9),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_at_a_glance() {
+        for (s, text) in [
+            (0.34, "0.3s"),
+            (9.94, "9.9s"),
+            (12.4, "12s"),
+            (250.0, "4m 10s"),
+            (7500.0, "2h 05m"),
+        ] {
+            assert_eq!(duration(s), text);
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::{
     Dataset, Delimiter, Encoding, ExtraColumns, InputFormat, ItemKind, KeywordColumns, ReadOptions,
-    Vectors, csv_rows, split_header,
+    Vectors, csv_rows, split_header, text,
 };
 use crate::core::lexical::LexicalEmbedder;
 use crate::error::{Error, Result};
@@ -24,14 +24,20 @@ const VOLUME_NAMES: [&str; 4] = [
     "avg. monthly searches",
     "avg monthly searches",
 ];
+/// The longest keyword kbatch reads, in characters. Search engines cut queries far shorter
+/// (Google at 32 words), and keyword tools export at most a few hundred characters; a longer
+/// "keyword" is a damaged file: a quote left open in a CSV runs on to the end of the file, or a
+/// document was pasted in. It is refused with its line rather than truncated, which would
+/// cluster a fragment of the damage and hide the keywords it swallowed.
+pub const MAX_KEYWORD_CHARS: usize = 1000;
+
 /// Lines searched for the header. Keyword Planner puts two title lines above it; further down,
 /// a "header" is more likely a keyword that happens to be called "keyword".
 const HEADER_SEARCH_LINES: usize = 10;
 
 pub(super) fn read_txt(path: &Path, text: &str) -> Result<Dataset> {
     let mut list = KeywordList::default();
-    let body = text.strip_suffix('\n').unwrap_or(text);
-    for (index, line) in body.split('\n').enumerate() {
+    for (index, line) in text::lines(text).enumerate() {
         list.push(path, index as u64 + 1, line, None, None)?;
     }
     Ok(list.finish(InputFormat::KeywordsTxt, false, None, None))
@@ -50,10 +56,11 @@ pub(super) fn read_csv(
     let layout = layout(path, text, encoding, &names)?;
     let mut list = KeywordList {
         extra: layout.extra.as_ref().map(|_| Vec::new()),
+        from_csv: true,
         ..KeywordList::default()
     };
     let mut at_header = layout.has_header;
-    let records = &text[layout.offset..];
+    let records = &text.as_bytes()[layout.offset..];
     csv_rows(
         path,
         records,
@@ -63,18 +70,19 @@ pub(super) fn read_csv(
             if std::mem::take(&mut at_header) {
                 return Ok(());
             }
+            // Fields of decoded text are text.
+            let field = |i| record.text(i).unwrap_or_default();
             let volume = layout
                 .volume
                 .map(|v| {
-                    parse_volume(&record[v])
-                        .map_err(|reason| Error::input(path, Some(line), reason))
+                    parse_volume(field(v)).map_err(|reason| Error::input(path, Some(line), reason))
                 })
                 .transpose()?;
             let extra = layout.extra.as_ref().map(|(indices, _)| {
-                let values: Vec<&str> = indices.iter().map(|&i| &record[i]).collect();
+                let values: Vec<&str> = indices.iter().map(|&i| field(i)).collect();
                 serde_json::to_string(&values).expect("strings serialise")
             });
-            list.push(path, line, &record[layout.keyword], volume, extra)
+            list.push(path, line, field(layout.keyword), volume, extra)
         },
     )?;
     let has_volumes = layout.volume.is_some();
@@ -221,7 +229,7 @@ struct Header {
 fn find_header(text: &str, names: &ColumnNames<'_>) -> Option<Header> {
     let mut offset = 0;
     let mut below_titles = false;
-    let lines = text.split_inclusive('\n').take(HEADER_SEARCH_LINES);
+    let lines = text::lines_inclusive(text).take(HEADER_SEARCH_LINES);
     for (index, line) in lines.enumerate() {
         let (delimiter, fields) = split_header(line);
         if fields.iter().any(|f| is_one_of(f, &names.keyword)) {
@@ -240,7 +248,7 @@ fn find_header(text: &str, names: &ColumnNames<'_>) -> Option<Header> {
 
 /// True when the first non-blank line is a single field: a list of keywords without a header.
 fn is_plain_list(text: &str) -> bool {
-    text.lines()
+    text::lines(text)
         .find(|line| !line.trim().is_empty())
         .is_none_or(|line| split_header(line).1.len() == 1)
 }
@@ -321,6 +329,8 @@ struct KeywordList {
     blank: usize,
     /// Per keyword, its other columns' values (JSON), when the file has other columns.
     extra: Option<Vec<String>>,
+    /// Read from a CSV, where an overlong keyword is most likely an unclosed quote.
+    from_csv: bool,
 }
 
 impl KeywordList {
@@ -336,6 +346,24 @@ impl KeywordList {
         if keyword.is_empty() {
             self.blank += 1;
             return Ok(());
+        }
+        // Bytes bound characters from above, so only a long keyword is counted.
+        if keyword.len() > MAX_KEYWORD_CHARS {
+            let chars = keyword.chars().count();
+            if chars > MAX_KEYWORD_CHARS {
+                let hint = if self.from_csv {
+                    " (a quote left open here runs on to the end of the file)"
+                } else {
+                    ""
+                };
+                return Err(Error::input(
+                    path,
+                    Some(line),
+                    format!(
+                        "keyword of {chars} characters, over the limit of {MAX_KEYWORD_CHARS}{hint}"
+                    ),
+                ));
+            }
         }
         let volume = volume.unwrap_or(0);
         match self.index_of.get(&keyword.to_lowercase()) {
@@ -630,11 +658,42 @@ mod tests {
     }
 
     #[test]
-    fn very_long_keywords_are_kept_whole() {
-        let long = "long keyword ".repeat(10_000);
-        let text = format!("keyword,volume\n\"{long}\",3\nshort,1\n");
+    fn keywords_up_to_the_limit_are_kept_whole_and_longer_ones_refused() {
+        // Multi-byte characters: the limit counts characters, not bytes.
+        let longest = "ü".repeat(MAX_KEYWORD_CHARS);
+        let text = format!("keyword,volume\n\"{longest}\",3\nshort,1\n");
         let data = read_str("long.csv", text.as_bytes()).unwrap();
-        assert_eq!(data.texts.as_deref().unwrap(), [long.trim(), "short"]);
+        assert_eq!(data.texts.as_deref().unwrap(), [longest.as_str(), "short"]);
+
+        let too_long = "x".repeat(MAX_KEYWORD_CHARS + 1);
+        let text = format!("keyword,volume\nshort,1\n\"{too_long}\",3\n");
+        assert_eq!(
+            error_of(read_str("too_long.csv", text.as_bytes())),
+            format!(
+                "{}:3: keyword of 1001 characters, over the limit of 1000 (a quote left open \
+                 here runs on to the end of the file)",
+                dir_file("too_long.csv")
+            )
+        );
+        // An unclosed quote swallows the rest of the file into one field, named by its line.
+        let mut text = "keyword\nshort\n\"open quote\n".to_string();
+        text.extend((0..200).map(|i| format!("keyword number {i}\n")));
+        assert!(error_of(read_str("open_quote.csv", text.as_bytes())).contains(":3: keyword of 3"));
+    }
+
+    #[test]
+    fn txt_lines_end_at_cr_lf_or_crlf() {
+        let data = read_str("cr.txt", b"one\rtwo\rthree\r").unwrap();
+        assert_eq!(data.texts.as_deref().unwrap(), ["one", "two", "three"]);
+        let data = read_str("mixed.txt", b"a\r\nb\rc\nd\r\r\ne").unwrap();
+        assert_eq!(data.texts.as_deref().unwrap(), ["a", "b", "c", "d", "e"]);
+        assert_eq!(data.skipped_blank, 1);
+        let long = "x".repeat(MAX_KEYWORD_CHARS + 1);
+        let text = format!("a\rb\r\n{long}\n");
+        assert!(
+            error_of(read_str("cr_long.txt", text.as_bytes()))
+                .ends_with("cr_long.txt:3: keyword of 1001 characters, over the limit of 1000")
+        );
     }
 
     fn dir_file(name: &str) -> String {

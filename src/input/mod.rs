@@ -7,6 +7,7 @@ mod csv_vectors;
 mod jsonl;
 mod keywords;
 mod npy;
+mod records;
 mod text;
 
 pub use text::Encoding;
@@ -202,27 +203,32 @@ impl Dataset {
     }
 }
 
+/// Bytes read to tell a `.csv` of keywords from one of embeddings: a header and a first row,
+/// even 10,000 columns wide, and the 10 lines a keyword header is looked for in.
+const DETECT_BYTES: u64 = 4 << 20;
+
 /// Reads and validates `path` as `options` say.
 pub fn read_input(path: &Path, options: &ReadOptions) -> Result<Dataset> {
-    let format = options.format;
-    if format == Some(InputFormat::Npy) || (format.is_none() && extension(path) == "npy") {
-        return npy::read(path);
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let blake3 = blake3::hash(&bytes).to_hex().to_string();
-    let (text, encoding) = text::decode(path, &bytes)?;
-    let format = match format {
+    let format = match options.format {
         Some(format) => format,
-        None => detect(path, &text, options)?,
+        None => detect(path, options)?,
     };
-    let mut dataset = match format {
-        InputFormat::KeywordsTxt => keywords::read_txt(path, &text)?,
-        InputFormat::KeywordsCsv => keywords::read_csv(path, &text, encoding, options)?,
-        InputFormat::EmbeddingsCsv => csv_vectors::read(path, &text)?,
-        InputFormat::Jsonl => jsonl::read(path, &text)?,
-        InputFormat::Npy => unreachable!("handled above"),
+    let dataset = match format {
+        // Both stream the file: it may be far larger than its vectors.
+        InputFormat::Npy => return npy::read(path),
+        InputFormat::EmbeddingsCsv => csv_vectors::read(path)?,
+        InputFormat::KeywordsTxt | InputFormat::KeywordsCsv | InputFormat::Jsonl => {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let (text, encoding) = text::decode(path, &bytes)?;
+            let mut dataset = match format {
+                InputFormat::KeywordsTxt => keywords::read_txt(path, &text)?,
+                InputFormat::KeywordsCsv => keywords::read_csv(path, &text, encoding, options)?,
+                _ => jsonl::read(path, &text)?,
+            };
+            dataset.blake3 = blake3::hash(&bytes).to_hex().to_string();
+            dataset
+        }
     };
-    dataset.blake3 = blake3;
     if dataset.is_empty() {
         return Err(Error::input(path, None, "no items"));
     }
@@ -244,12 +250,15 @@ fn extension(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn detect(path: &Path, text: &str, options: &ReadOptions) -> Result<InputFormat> {
+fn detect(path: &Path, options: &ReadOptions) -> Result<InputFormat> {
     Ok(match extension(path).as_str() {
+        "npy" => InputFormat::Npy,
         "txt" => InputFormat::KeywordsTxt,
         "jsonl" | "ndjson" => InputFormat::Jsonl,
         "csv" | "tsv" => {
-            if !keywords::has_keyword_header(text, options) && csv_vectors::looks_like_vectors(text)
+            let head = text::head(path, DETECT_BYTES)?;
+            if !keywords::has_keyword_header(&head, options)
+                && csv_vectors::looks_like_vectors(&head)
             {
                 InputFormat::EmbeddingsCsv
             } else {
@@ -310,36 +319,18 @@ fn csv_reader(text: &str, delimiter: Delimiter) -> csv::Reader<&[u8]> {
         .from_reader(text.as_bytes())
 }
 
-/// Calls `row` with every CSV record of `text` and its 1-based line in the file, `text` being
-/// the file from line `first_line` on. Every record must have the first one's width.
+/// Calls `row` with every CSV record of `input` and its 1-based line in the file, `input`
+/// being the file from line `first_line` on. Every record must have the first one's width.
 fn csv_rows(
     path: &Path,
-    text: &str,
+    input: impl std::io::BufRead,
     delimiter: Delimiter,
     first_line: u64,
-    mut row: impl FnMut(u64, &csv::StringRecord) -> Result<()>,
+    mut row: impl FnMut(u64, &records::Record) -> Result<()>,
 ) -> Result<()> {
-    let mut reader = csv_reader(text, delimiter);
-    let mut record = csv::StringRecord::new();
+    let mut records = records::Records::new(input, delimiter.byte(), first_line);
     let mut width = None;
-    // csv places a record where the previous one ended: inside its CRLF (rust-csv issue 395;
-    // Excel and the keyword tools write CRLF) and above any blank lines it skipped. Its line
-    // numbers lag accordingly, so lines are counted here from the record's first byte.
-    let (mut counted_to, mut line) = (0, first_line);
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => return Ok(()),
-            Err(e) => return Err(csv_error(path, first_line, &e)),
-        }
-        let byte = record.position().map_or(0, |p| p.byte() as usize);
-        let start = byte
-            + text.as_bytes()[byte..]
-                .iter()
-                .take_while(|&&b| b == b'\r' || b == b'\n')
-                .count();
-        line += count_newlines(&text.as_bytes()[counted_to..start]);
-        counted_to = start;
+    while let Some((line, record)) = records.next_record().map_err(|e| Error::io(path, e))? {
         let expected = *width.get_or_insert(record.len());
         if record.len() != expected {
             return Err(Error::input(
@@ -348,28 +339,9 @@ fn csv_rows(
                 format!("expected {expected} fields, found {}", record.len()),
             ));
         }
-        row(line, &record)?;
+        row(line, record)?;
     }
-}
-
-fn count_newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
-}
-
-/// Every CSV record of `text` (delimited as its first line says) with its 1-based line.
-fn csv_records(path: &Path, text: &str) -> Result<Vec<(u64, Vec<String>)>> {
-    let (delimiter, _) = split_header(text.lines().next().unwrap_or_default());
-    let mut records = Vec::new();
-    csv_rows(path, text, delimiter, 1, |line, record| {
-        records.push((line, record.iter().map(str::to_string).collect()));
-        Ok(())
-    })?;
-    Ok(records)
-}
-
-fn csv_error(path: &Path, first_line: u64, e: &csv::Error) -> Error {
-    let line = e.position().map(|p| first_line - 1 + p.line());
-    Error::input(path, line, format!("malformed CSV: {e}"))
+    Ok(())
 }
 
 /// Index of the header column named `name` (trimmed, case-insensitive).

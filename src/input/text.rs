@@ -48,11 +48,7 @@ fn utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str> {
     // UTF-16 that lost its byte-order mark is mostly valid UTF-8 (ASCII with a NUL after each
     // letter), and would otherwise fail far downstream as "no keyword column".
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
-        return Err(Error::input(
-            path,
-            Some(line_at(&bytes[..at])),
-            "NUL byte: UTF-16 without a byte-order mark? Save as UTF-8, or UTF-16 with one",
-        ));
+        return Err(nul_error(path, &bytes[..at]));
     }
     std::str::from_utf8(bytes).map_err(|e| {
         Error::input(
@@ -60,6 +56,38 @@ fn utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str> {
             Some(line_at(&bytes[..e.valid_up_to()])),
             "invalid UTF-8",
         )
+    })
+}
+
+/// A NUL byte after `before`: the sign of UTF-16 that lost its byte-order mark.
+pub(super) fn nul_error(path: &Path, before: &[u8]) -> Error {
+    Error::input(
+        path,
+        Some(line_at(before)),
+        "NUL byte: UTF-16 without a byte-order mark? Save as UTF-8, or UTF-16 with one",
+    )
+}
+
+/// The start of the file at `path`, at most `limit` bytes, decoded by its byte-order mark with
+/// anything undecodable replaced: enough to judge a CSV's layout, never to read it.
+pub(super) fn head(path: &Path, limit: u64) -> Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit).read_to_end(&mut bytes))
+        .map_err(|e| Error::io(path, e))?;
+    let lossy16 = |rest: &[u8], unit: fn([u8; 2]) -> u16| -> String {
+        char::decode_utf16(rest.chunks_exact(2).map(|p| unit([p[0], p[1]])))
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect()
+    };
+    Ok(if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
+        lossy16(rest, u16::from_le_bytes)
+    } else if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
+        lossy16(rest, u16::from_be_bytes)
+    } else {
+        let rest = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        String::from_utf8_lossy(rest).into_owned()
     })
 }
 
@@ -91,7 +119,44 @@ fn utf16(path: &Path, bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String> 
 
 /// The 1-based line that the text after `before` starts on.
 fn line_at(before: &[u8]) -> u64 {
-    before.iter().filter(|&&b| b == b'\n').count() as u64 + 1
+    count_line_ends(before) + 1
+}
+
+/// Line ends in `bytes`: `\n`, `\r\n` and a lone `\r` (classic Mac OS text, which old
+/// spreadsheet exports still write) each end one line. A `\r` at the very end counts as a
+/// line end, so a slice must not split a `\r\n` pair.
+pub(super) fn count_line_ends(bytes: &[u8]) -> u64 {
+    let mut ends = 0;
+    let mut after_cr = false;
+    for &b in bytes {
+        ends += u64::from(b == b'\r' || (b == b'\n' && !after_cr));
+        after_cr = b == b'\r';
+    }
+    ends
+}
+
+/// The lines of `text` without their ends (`\n`, `\r\n` or a lone `\r`); an end at the very
+/// end of the text starts no further line.
+pub(super) fn lines(text: &str) -> impl Iterator<Item = &str> {
+    lines_inclusive(text).map(|line| line.trim_end_matches(['\r', '\n']))
+}
+
+/// [`lines`] with each line's end kept, so their lengths add up to the text's.
+pub(super) fn lines_inclusive(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = match rest.find(['\r', '\n']) {
+            Some(i) if rest[i..].starts_with("\r\n") => i + 2,
+            Some(i) => i + 1,
+            None => rest.len(),
+        };
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        Some(line)
+    })
 }
 
 #[cfg(test)]
@@ -141,6 +206,24 @@ mod tests {
         let mut odd = utf16le("a\nb");
         odd.push(b'c');
         assert_eq!(error(&odd), "f:2: invalid UTF-16 (odd number of bytes)");
+    }
+
+    #[test]
+    fn cr_lf_and_crlf_all_end_lines() {
+        let text = "a\rb\r\nc\nd\r\re";
+        assert_eq!(
+            lines(text).collect::<Vec<_>>(),
+            ["a", "b", "c", "d", "", "e"]
+        );
+        assert_eq!(
+            lines_inclusive(text).map(str::len).sum::<usize>(),
+            text.len()
+        );
+        assert_eq!(count_line_ends(text.as_bytes()), 5);
+        assert_eq!(lines("x\r\n").collect::<Vec<_>>(), ["x"]);
+        assert_eq!(lines("").count(), 0);
+        assert_eq!(error(b"a\rb\r\xC3("), "f:3: invalid UTF-8");
+        assert_eq!(error(b"a\r\nb\r\n\xC3("), "f:3: invalid UTF-8");
     }
 
     #[test]

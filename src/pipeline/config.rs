@@ -191,11 +191,23 @@ pub fn default_n_clusters(n_items: usize) -> usize {
 
 /// Items per refinement or final-pass commit when `--pass-chunk-size` is not given: enough for
 /// ~100 ms of distance computation at ~150 GFLOP/s (2·k·d FLOP per item), so a commit's fixed
-/// cost (a transaction and an fsync, 1–2 ms) stays near 1–2% of the pass; never below a batch.
-fn default_pass_chunk_size(n_clusters: usize, dim: usize, batch_size: usize) -> usize {
+/// cost (a transaction and an fsync, 1–2 ms) stays near 1–2% of the pass; but no more rows
+/// than fill 16 MiB or an eighth of the whole matrix, whichever is more, since a chunk's rows
+/// are gathered into memory beside the data; never below a batch.
+fn default_pass_chunk_size(
+    n_clusters: usize,
+    dim: usize,
+    batch_size: usize,
+    n_items: usize,
+) -> usize {
     const FLOP_PER_CHUNK: f64 = 1.5e10;
+    const MIN_CHUNK_BYTES: usize = 16 << 20;
     let per_item = 2.0 * (n_clusters * dim).max(1) as f64;
-    ((FLOP_PER_CHUNK / per_item) as usize).max(batch_size)
+    let row_bytes = 4 * dim.max(1);
+    let by_memory = MIN_CHUNK_BYTES.max(n_items * row_bytes / 8) / row_bytes;
+    ((FLOP_PER_CHUNK / per_item) as usize)
+        .min(by_memory)
+        .max(batch_size)
 }
 
 pub(super) fn stored_config(run: &RunRecord) -> Result<RunConfig> {
@@ -227,9 +239,9 @@ pub(super) fn resolve_config(
     }
     settings.tuning.check()?;
     let mut tuning = settings.tuning.clone();
-    tuning
-        .pass_chunk_size
-        .get_or_insert_with(|| default_pass_chunk_size(n_clusters, data.dim(), tuning.batch_size));
+    tuning.pass_chunk_size.get_or_insert_with(|| {
+        default_pass_chunk_size(n_clusters, data.dim(), tuning.batch_size, data.len())
+    });
     if settings.embedder == Some(Embedder::Minilm) && data.kind != ItemKind::Keywords {
         return Err(Error::Params(
             "--embedder applies to keyword inputs; embeddings are used as they are".into(),
@@ -320,10 +332,13 @@ fn default_metric(data: &Dataset) -> Metric {
     }
     let sample: Vec<usize> = (0..data.len().min(1000)).collect();
     let mut rows = Vec::new();
-    data.gather(&sample, &mut rows);
-    let unit = distance::row_sq_norms(&rows, data.dim())
-        .iter()
-        .all(|n| (n.sqrt() - 1.0).abs() < 1e-3);
+    // A few rows at a time: rows of a wide matrix are large.
+    let unit = sample.chunks(32).all(|some| {
+        data.gather(some, &mut rows);
+        distance::row_sq_norms(&rows, data.dim())
+            .iter()
+            .all(|n| (n.sqrt() - 1.0).abs() < 1e-3)
+    });
     if unit {
         Metric::Cosine
     } else {

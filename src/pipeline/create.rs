@@ -44,23 +44,24 @@ pub fn create(
         ref settings,
     } = *request;
     let command_start = Instant::now();
-    // Fail fast, before a possibly long ingest, if the project exists.
-    if db.exists() {
-        match Store::open(db)?.find_run(project) {
-            Err(Error::ProjectNotFound(_)) => {}
-            Ok(_) => {
-                if let Some(pid) = lock::holder(db, project) {
-                    return Err(Error::ProjectLocked {
-                        project: project.to_string(),
-                        pid,
-                    });
-                }
-                if !replace {
-                    return Err(Error::ProjectExists(project.to_string()));
-                }
+    lock::check_directory(db)?;
+    // Fail fast, before a possibly long ingest, on a file that is not kbatch's or a project
+    // that exists; read-only, so bad input still leaves the file as it was. A database too old
+    // to read as it is is migrated once the input is read.
+    match Store::open_read_only(db).and_then(|store| store.find_run(project)) {
+        Err(Error::ProjectNotFound(_) | Error::NoDatabase(_) | Error::SchemaTooOld { .. }) => {}
+        Ok(_) => {
+            if let Some(pid) = lock::holder(db, project) {
+                return Err(Error::ProjectLocked {
+                    project: project.to_string(),
+                    pid,
+                });
             }
-            Err(e) => return Err(e),
+            if !replace {
+                return Err(Error::ProjectExists(project.to_string()));
+            }
         }
+        Err(e) => return Err(e),
     }
     let mut data = input::read_input(input_path, read)?;
     progress.ingested(&IngestNotes {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::config::RunConfig;
 use super::events::{Outcome, Progress, RunTimings, UnitCommitted};
 use super::grouping::Grouper;
+use super::row_cache::{self, RowCache};
 use super::schedule::{Schedule, Step};
 use crate::core::distance;
 use crate::core::kmeans::{self, BatchOutcome, ClusterSums, KMeansState, Metric, Params};
@@ -16,10 +17,10 @@ use crate::core::plan::BatchPlan;
 use crate::core::rng::Rng;
 use crate::core::titles::{ClusterBook, ItemAttrs};
 use crate::error::{Error, Result};
-use crate::input::Dataset;
+use crate::input::{Dataset, Vectors};
 use crate::store::{
-    self, AssignmentBlock, BatchCommit, ClusterRow, EncodedState, Phase, Placement, RunRecord,
-    RunStatus, Store, UnitStatus,
+    self, AssignmentBlock, BatchCommit, ClusterRow, EncodedState, Phase, Place, Placement,
+    RunRecord, RunStatus, Seal, Store, UnitStatus,
 };
 use crate::testhook::{self, PausePoint};
 
@@ -70,6 +71,8 @@ pub(super) struct Engine<'a> {
     next_unit: usize,
     /// Reused gather buffer.
     rows: Vec<f32>,
+    /// Rows of the lexical embedder once computed, so later passes do not embed again.
+    lexical_rows: Option<RowCache>,
 }
 
 impl<'a> Engine<'a> {
@@ -151,6 +154,8 @@ impl<'a> Engine<'a> {
             grouper,
             next_unit,
             rows: Vec::new(),
+            lexical_rows: matches!(data.vectors, Vectors::Lexical(_))
+                .then(|| RowCache::new(data.dim(), row_cache::BUDGET_BYTES)),
         };
         if next_unit < engine.schedule.total_units()
             && let Step::Refine { epoch, chunk } = engine.schedule.step(next_unit)
@@ -192,10 +197,13 @@ impl<'a> Engine<'a> {
     /// A sentence model's vectors are read back from the store: they were embedded, once, by
     /// the clustering batch that holds them.
     fn gather(&mut self, range: Range<usize>) -> Result<()> {
+        let items = &self.plan.order[range.clone()];
         if self.data.embeds_with_model() {
             self.rows = self.store.load_vectors(self.run.run_id, range)?;
+        } else if let Some(cache) = &mut self.lexical_rows {
+            cache.gather(range, &mut self.rows, |rows| self.data.gather(items, rows));
         } else {
-            self.data.gather(&self.plan.order[range], &mut self.rows);
+            self.data.gather(items, &mut self.rows);
         }
         self.normalize_rows();
         Ok(())
@@ -210,14 +218,15 @@ impl<'a> Engine<'a> {
     ) -> Option<EncodedState> {
         let mut raw = Vec::with_capacity(range.len() * self.data.dim());
         let mut slice_rows = Vec::new();
-        for slice in self.plan.order[range].chunks(EMBED_SLICE) {
+        for slice in self.plan.order[range.clone()].chunks(EMBED_SLICE) {
             if !keep_going() {
                 return None;
             }
             self.data.gather(slice, &mut slice_rows);
             raw.extend_from_slice(&slice_rows);
         }
-        let encoded = store::encode_vectors(&raw);
+        let place = Place::vectors(self.run.run_id, range, self.data.dim());
+        let encoded = store::encode_vectors(&raw, Seal::Keyed(place));
         self.rows = raw;
         self.normalize_rows();
         Some(encoded)
@@ -363,6 +372,7 @@ impl<'a> Engine<'a> {
             Step::Group { .. } => unreachable!("grouping units return above"),
         };
         let state = self.state.as_ref().expect("a model exists after batch 0");
+        let run_id = self.run.run_id;
         let attrs = attrs(self.data, &self.config);
         for (&item, label) in self.plan.order[range.clone()].iter().zip(&outcome.nearest) {
             let distance = reported_distance(self.config.metric, label.sq_dist);
@@ -385,9 +395,12 @@ impl<'a> Engine<'a> {
             checkpoint: self
                 .schedule
                 .writes_checkpoint(step)
-                .then(|| store::encode(state)),
+                .then(|| store::encode(state, Seal::Keyed(Place::checkpoint(run_id, unit)))),
             start: range.start,
-            labels: store::encode_labels(&outcome.nearest),
+            labels: store::encode_labels(
+                &outcome.nearest,
+                Seal::Keyed(Place::labels(run_id, range.clone(), unit)),
+            ),
             clusters_touched,
             titles,
             batch_inertia: outcome.batch_inertia,
@@ -417,6 +430,7 @@ impl<'a> Engine<'a> {
             .as_mut()
             .expect("grouping units exist only in runs with groups");
         let outcome = grouper.group(
+            unit,
             self.schedule.topics(chunk),
             &mut self.book,
             attrs,
@@ -432,7 +446,10 @@ impl<'a> Engine<'a> {
             phase: Phase::Group,
             checkpoint: None,
             start: 0,
-            labels: store::encode_labels(&[]),
+            labels: store::encode_labels(
+                &[],
+                Seal::Keyed(Place::labels(self.run.run_id, 0..0, unit)),
+            ),
             clusters_touched: outcome.commit.groups.len(),
             titles: outcome
                 .retitled

@@ -15,7 +15,7 @@ use crate::core::groups::{self, TopicPages};
 use crate::core::titles::{ClusterBook, ClusterSummary, ItemAttrs};
 use crate::error::Result;
 use crate::input::Dataset;
-use crate::store::{self, GroupRow, GroupsCommit, RunId, Store};
+use crate::store::{self, GroupRow, GroupsCommit, Place, RunId, Seal, Store};
 
 /// What a grouping unit computed: the groups to write and the topics it renames.
 pub(super) struct GroupingOutcome {
@@ -51,6 +51,7 @@ impl Grouper {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn group(
         &mut self,
+        unit: usize,
         topics: Range<usize>,
         book: &mut ClusterBook,
         attrs: ItemAttrs<'_>,
@@ -119,12 +120,14 @@ impl Grouper {
             }
         }
         pairs.sort_unstable();
+        let (start_topic, end_topic) = (topics.start as u32, topics.end as u32);
+        let place = Place::groups(run_id, start_topic..end_topic, unit);
         Ok(GroupingOutcome {
             commit: GroupsCommit {
-                start_topic: topics.start as u32,
-                end_topic: topics.end as u32,
+                start_topic,
+                end_topic,
                 n_items: members.iter().map(Vec::len).sum(),
-                members: store::encode_group_members(&pairs),
+                members: store::encode_group_members(&pairs, Seal::Keyed(place)),
                 groups: rows,
             },
             retitled,

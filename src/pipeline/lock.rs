@@ -6,6 +6,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use crate::error::{Error, Result};
 
@@ -91,15 +92,62 @@ fn same_file(file: &File, path: &Path) -> bool {
     }
 }
 
+/// Refuses a database path whose directory does not exist, naming the database (the lock
+/// file beside it would otherwise be the first thing to fail).
+pub(super) fn check_directory(db: &Path) -> Result<()> {
+    let dir = match db.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => return Ok(()),
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(Error::DatabaseDirMissing {
+        db: db.to_path_buf(),
+        dir: dir.to_path_buf(),
+    })
+}
+
 /// The pid of a live process holding the project's lock, if any.
 pub fn holder(db: &Path, project: &str) -> Option<String> {
+    writer(db, project).map(|w| w.pid)
+}
+
+/// A live process writing a project.
+pub(super) struct Writer {
+    pub pid: String,
+    /// When it took the lock (the lock file's modification time).
+    pub since: Option<SystemTime>,
+    /// Stopped by a signal (SIGSTOP, Ctrl-Z) or a debugger: alive, but doing nothing.
+    pub stopped: bool,
+}
+
+/// The live process holding the project's lock, if any.
+pub(super) fn writer(db: &Path, project: &str) -> Option<Writer> {
     let mut file = File::open(lock_path(db, project)).ok()?;
     let pid = read_pid(&mut file)?;
-    let alive = pid
-        .parse::<libc::pid_t>()
-        // Signal 0 only checks that the process exists.
-        .is_ok_and(|p| unsafe { libc::kill(p, 0) } == 0);
-    alive.then_some(pid)
+    let number = pid.parse::<libc::pid_t>().ok()?;
+    // Signal 0 only checks that the process exists.
+    if unsafe { libc::kill(number, 0) } != 0 {
+        return None;
+    }
+    Some(Writer {
+        since: file.metadata().and_then(|m| m.modified()).ok(),
+        stopped: is_stopped(number),
+        pid,
+    })
+}
+
+/// Whether Linux reports the process as stopped (state `T`, or `t` under a tracer); `false`
+/// where `/proc` does not say.
+fn is_stopped(pid: libc::pid_t) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (command) state …`; the command may itself hold spaces and parentheses.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state == "T" || state == "t")
 }
 
 fn read_pid(file: &mut File) -> Option<String> {
@@ -125,6 +173,9 @@ mod tests {
             "{err}"
         );
         assert_eq!(holder(&db, "p q"), Some(std::process::id().to_string()));
+        let me = writer(&db, "p q").unwrap();
+        assert!(!me.stopped, "this test is running");
+        assert!(me.since.is_some());
         assert!(
             ProjectLock::acquire(&db, "p_q").is_ok(),
             "distinct names, distinct locks"

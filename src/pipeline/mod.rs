@@ -15,6 +15,7 @@ mod grouping;
 mod lock;
 mod reader;
 mod resume;
+mod row_cache;
 mod schedule;
 mod status;
 

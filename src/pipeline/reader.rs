@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::config::stored_config;
 use super::export::{self, ClusterExportRow, ExportRow, KeywordRow};
+use super::lock;
 use super::status::{self, StatusReport};
 use crate::error::{Error, Result};
 use crate::input::ItemKind;
@@ -17,14 +18,13 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// Opens the database at `db`, which must exist: reading never creates one.
+    /// Opens the kbatch database at `db` read-only: reading never creates, migrates or
+    /// changes a database, and works on read-only media.
     pub fn open(db: &Path) -> Result<Reader> {
-        if !db.exists() {
-            return Err(Error::NoDatabase(db.to_path_buf()));
-        }
+        lock::check_directory(db)?;
         Ok(Reader {
             db: db.to_path_buf(),
-            store: Store::open(db)?,
+            store: Store::open_read_only(db)?,
         })
     }
 

@@ -25,8 +25,12 @@ pub fn resume(
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
     let command_start = Instant::now();
-    if !db.exists() {
-        return Err(Error::NoDatabase(db.to_path_buf()));
+    lock::check_directory(db)?;
+    // A file that is not kbatch's (or is a newer kbatch's) is refused before the lock file is
+    // made beside it; an older kbatch's is migrated below.
+    match Store::open_read_only(db) {
+        Ok(_) | Err(Error::SchemaTooOld { .. }) => {}
+        Err(e) => return Err(e),
     }
     let _lock = lock::ProjectLock::acquire(db, project)?;
     let store = Store::open(db)?;

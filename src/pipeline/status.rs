@@ -1,6 +1,7 @@
 //! Status reports: what a run has done, derived from its committed rows.
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -35,6 +36,12 @@ impl RunPhase {
     }
 }
 
+/// A live writer is stalled when it has not committed for this many times as long as its next
+/// unit should take (judged from the units it has committed) ...
+const STALL_FACTOR: f64 = 10.0;
+/// ... and for at least this long, so short units and a busy machine raise no alarm.
+const STALL_FLOOR_S: f64 = 60.0;
+
 /// A run's progress, as `kbatch status` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
@@ -43,6 +50,15 @@ pub struct StatusReport {
     /// `interrupted`.
     pub status: RunStatus,
     pub pid: Option<String>,
+    /// While a writer lives: seconds since it last committed (or started, if later).
+    pub idle_s: Option<f64>,
+    /// How long the next unit should take, at the rate of the units committed so far.
+    pub unit_s: Option<f64>,
+    /// The writer lives but has not committed for far longer than a unit takes (at least
+    /// [`STALL_FACTOR`] times, and [`STALL_FLOOR_S`] seconds).
+    pub stalled: bool,
+    /// The writer's process is stopped (SIGSTOP, Ctrl-Z or a debugger).
+    pub stopped: bool,
     pub phase: RunPhase,
     pub batches_done: usize,
     pub batches_total: usize,
@@ -107,10 +123,29 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
     let rows = store.batch_rows(run.run_id)?;
     let config: serde_json::Value =
         serde_json::from_str(&run.config_json).unwrap_or(serde_json::Value::Null);
-    let pid = lock::holder(db, &run.project);
+    let writer = lock::writer(db, &run.project);
     let status = match run.status {
-        RunStatus::Running if pid.is_none() => RunStatus::Interrupted,
+        RunStatus::Running if writer.is_none() => RunStatus::Interrupted,
         other => other,
+    };
+    let idle_s = match &writer {
+        Some(writer) => {
+            let since_start = writer
+                .since
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .map(|d| d.as_secs_f64());
+            let since_commit = store.seconds_since_last_commit(run.run_id)?;
+            match (since_start, since_commit) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        }
+        None => None,
+    };
+    let unit_s = next_unit_s(&rows, run.n_items, run.n_clusters);
+    let stalled = match (idle_s, unit_s) {
+        (Some(idle), Some(unit)) => idle > STALL_FLOOR_S.max(STALL_FACTOR * unit),
+        _ => false,
     };
     let of_phase = |phase: Phase| rows.iter().filter(move |r| r.phase == phase);
     let completed = |r: &&BatchRow| r.status == UnitStatus::Completed;
@@ -150,7 +185,11 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
     Ok(StatusReport {
         project: run.project.clone(),
         status,
-        pid,
+        stopped: writer.as_ref().is_some_and(|w| w.stopped),
+        pid: writer.map(|w| w.pid),
+        idle_s,
+        unit_s,
+        stalled,
         phase,
         batches_done: rows.iter().filter(|r| r.status.is_done()).count(),
         batches_total: rows.len(),
@@ -198,54 +237,86 @@ fn in_flight(mut rows: Vec<BatchRow>, status: RunStatus) -> Vec<BatchRow> {
     rows
 }
 
-/// The seconds the units left will take: each kind of work costed at its own measured rate
-/// (milliseconds per item), so a slow first batch (k-means++ and Lloyd to convergence) or a
-/// slow embedding does not stand in for the quick passes after it. A kind not measured yet
-/// borrows the rate of the work most like it.
-fn eta_s(rows: &[BatchRow], n_items: usize, n_clusters: usize) -> Option<f64> {
-    let done = |r: &&BatchRow| r.status == UnitStatus::Completed;
-    let rate = |units: Vec<&BatchRow>, ms: &dyn Fn(&BatchRow) -> i64| {
-        let items: i64 = units.iter().map(|r| r.items_processed).sum();
-        let total: i64 = units.iter().map(|r| ms(r)).sum();
-        (items > 0).then(|| total as f64 / items as f64)
-    };
-    let embed_ms = |r: &BatchRow| r.embed_time_ms.unwrap_or(0);
-    let work_ms = |r: &BatchRow| r.processing_time_ms.unwrap_or(0) - embed_ms(r);
-    let of = |phase: Phase| rows.iter().filter(move |r| r.phase == phase);
-    let first = rows.first().filter(|r| r.phase == Phase::Cluster)?;
-    if !done(&first) {
-        return None;
-    }
-    let embed = rate(of(Phase::Cluster).filter(done).collect(), &embed_ms).unwrap_or(0.0);
-    // A mini-batch step is about one assignment pass; batch 0 ran Lloyd iterations and
-    // seeding (counted as one more) over its items.
-    let first_rate = rate(vec![first], &work_ms).unwrap_or(0.0);
-    let minibatch = rate(of(Phase::Cluster).skip(1).filter(done).collect(), &work_ms)
-        .unwrap_or(first_rate / (first.lloyd_iterations as f64 + 2.0));
-    let refine = rate(of(Phase::Refine).filter(done).collect(), &work_ms);
-    let final_pass = rate(of(Phase::Final).filter(done).collect(), &work_ms);
-    let refine = refine.or(final_pass).unwrap_or(minibatch);
-    let final_pass = final_pass.unwrap_or(refine);
-    // Grouping a topic of m items costs m/2 similarities per item where an assignment costs
-    // k distances, with m ≈ n/k.
-    let group = rate(of(Phase::Group).filter(done).collect(), &work_ms).unwrap_or_else(|| {
-        let m = n_items as f64 / n_clusters.max(1) as f64;
-        final_pass * (m / 2.0 / n_clusters.max(1) as f64).max(0.1)
-    });
-    let ms: f64 = rows
-        .iter()
-        .filter(|r| !r.status.is_done())
-        .map(|r| {
-            let per_item = match r.phase {
-                Phase::Cluster => embed + minibatch,
-                Phase::Refine => refine,
-                Phase::Final => final_pass,
-                Phase::Group => group,
-            };
-            r.batch_size as f64 * per_item
+/// What a unit of each kind costs, in milliseconds per item, as measured on the committed
+/// units: each kind of work at its own rate, so a slow first batch (k-means++ and Lloyd to
+/// convergence) or a slow embedding does not stand in for the quick passes after it. A kind
+/// not measured yet borrows the rate of the work most like it.
+struct Rates {
+    embed: f64,
+    minibatch: f64,
+    refine: f64,
+    final_pass: f64,
+    group: f64,
+}
+
+impl Rates {
+    /// `None` until batch 0 is committed.
+    fn measured(rows: &[BatchRow], n_items: usize, n_clusters: usize) -> Option<Rates> {
+        let done = |r: &&BatchRow| r.status == UnitStatus::Completed;
+        let rate = |units: Vec<&BatchRow>, ms: &dyn Fn(&BatchRow) -> i64| {
+            let items: i64 = units.iter().map(|r| r.items_processed).sum();
+            let total: i64 = units.iter().map(|r| ms(r)).sum();
+            (items > 0).then(|| total as f64 / items as f64)
+        };
+        let embed_ms = |r: &BatchRow| r.embed_time_ms.unwrap_or(0);
+        let work_ms = |r: &BatchRow| r.processing_time_ms.unwrap_or(0) - embed_ms(r);
+        let of = |phase: Phase| rows.iter().filter(move |r| r.phase == phase);
+        let first = rows.first().filter(|r| r.phase == Phase::Cluster)?;
+        if !done(&first) {
+            return None;
+        }
+        let embed = rate(of(Phase::Cluster).filter(done).collect(), &embed_ms).unwrap_or(0.0);
+        // A mini-batch step is about one assignment pass; batch 0 ran Lloyd iterations and
+        // seeding (counted as one more) over its items.
+        let first_rate = rate(vec![first], &work_ms).unwrap_or(0.0);
+        let minibatch = rate(of(Phase::Cluster).skip(1).filter(done).collect(), &work_ms)
+            .unwrap_or(first_rate / (first.lloyd_iterations as f64 + 2.0));
+        let refine = rate(of(Phase::Refine).filter(done).collect(), &work_ms);
+        let final_pass = rate(of(Phase::Final).filter(done).collect(), &work_ms);
+        let refine = refine.or(final_pass).unwrap_or(minibatch);
+        let final_pass = final_pass.unwrap_or(refine);
+        // Grouping a topic of m items costs m/2 similarities per item where an assignment
+        // costs k distances, with m ≈ n/k.
+        let group = rate(of(Phase::Group).filter(done).collect(), &work_ms).unwrap_or_else(|| {
+            let m = n_items as f64 / n_clusters.max(1) as f64;
+            final_pass * (m / 2.0 / n_clusters.max(1) as f64).max(0.1)
+        });
+        Some(Rates {
+            embed,
+            minibatch,
+            refine,
+            final_pass,
+            group,
         })
-        .sum();
-    Some(ms / 1000.0)
+    }
+
+    /// Seconds a unit of `phase` over `items` items is expected to take.
+    fn seconds(&self, phase: Phase, items: i64) -> f64 {
+        let per_item = match phase {
+            Phase::Cluster => self.embed + self.minibatch,
+            Phase::Refine => self.refine,
+            Phase::Final => self.final_pass,
+            Phase::Group => self.group,
+        };
+        items as f64 * per_item / 1000.0
+    }
+}
+
+/// The seconds the units left will take.
+fn eta_s(rows: &[BatchRow], n_items: usize, n_clusters: usize) -> Option<f64> {
+    let rates = Rates::measured(rows, n_items, n_clusters)?;
+    Some(
+        rows.iter()
+            .filter(|r| !r.status.is_done())
+            .map(|r| rates.seconds(r.phase, r.batch_size))
+            .sum(),
+    )
+}
+
+/// The seconds the next unit is expected to take.
+fn next_unit_s(rows: &[BatchRow], n_items: usize, n_clusters: usize) -> Option<f64> {
+    let next = rows.iter().find(|r| !r.status.is_done())?;
+    Some(Rates::measured(rows, n_items, n_clusters)?.seconds(next.phase, next.batch_size))
 }
 
 #[cfg(test)]

@@ -1,6 +1,11 @@
 //! The blobs: a [`KMeansState`] checkpoint, the labels of a block of plan positions, and the
 //! embedded vectors of a block, as raw little-endian bytes guarded by a blake3 checksum.
 //!
+//! From schema v4 the checksum is keyed with where the blob belongs ([`Place`]: its run, its
+//! kind, and its unit or positions), so a blob copied to another run or place fails its check
+//! as surely as a flipped bit. Schema v1–v3 checksums are the plain blake3 of the bytes
+//! ([`Seal::Plain`]); migration 4 re-seals them.
+//!
 //! Labels: per position the cluster id (u32) then the squared distance (f32), 8 bytes each.
 //! Vectors: `dim` f32 per position.
 //!
@@ -16,14 +21,134 @@ const MAGIC: &[u8; 4] = b"KBCK";
 const VERSION: u32 = 1;
 const HEADER_LEN: usize = 4 + 4 + 8 + 8 + 1 + 4 + 8 + 8 + 8 + 8;
 
-/// An encoded state and the hex blake3 of its bytes.
+/// An encoded blob and its hex checksum.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedState {
     pub bytes: Vec<u8>,
     pub checksum: String,
 }
 
-pub fn encode(state: &KMeansState) -> EncodedState {
+/// Where a blob belongs; its checksum is keyed with this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// The model after commit unit `unit`.
+    Checkpoint { run_id: i64, unit: i64 },
+    /// The labels of plan positions `start..end`, written by unit `written_by`.
+    Labels {
+        run_id: i64,
+        start: i64,
+        end: i64,
+        written_by: i64,
+    },
+    /// The `dim`-dimensional vectors of plan positions `start..end`.
+    Vectors {
+        run_id: i64,
+        start: i64,
+        end: i64,
+        dim: i64,
+    },
+    /// The group members of topics `start_topic..end_topic`, written by unit `written_by`.
+    Groups {
+        run_id: i64,
+        start_topic: i64,
+        end_topic: i64,
+        written_by: i64,
+    },
+}
+
+impl Place {
+    pub fn checkpoint(run_id: i64, unit: usize) -> Place {
+        Place::Checkpoint {
+            run_id,
+            unit: unit as i64,
+        }
+    }
+
+    pub fn labels(run_id: i64, positions: std::ops::Range<usize>, written_by: usize) -> Place {
+        Place::Labels {
+            run_id,
+            start: positions.start as i64,
+            end: positions.end as i64,
+            written_by: written_by as i64,
+        }
+    }
+
+    pub fn vectors(run_id: i64, positions: std::ops::Range<usize>, dim: usize) -> Place {
+        Place::Vectors {
+            run_id,
+            start: positions.start as i64,
+            end: positions.end as i64,
+            dim: dim as i64,
+        }
+    }
+
+    pub fn groups(run_id: i64, topics: std::ops::Range<u32>, written_by: usize) -> Place {
+        Place::Groups {
+            run_id,
+            start_topic: i64::from(topics.start),
+            end_topic: i64::from(topics.end),
+            written_by: written_by as i64,
+        }
+    }
+
+    /// The kind, then four little-endian i64: the key material of the checksum.
+    fn key_material(self) -> [u8; 33] {
+        let (kind, fields) = match self {
+            Place::Checkpoint { run_id, unit } => (1, [run_id, unit, 0, 0]),
+            Place::Labels {
+                run_id,
+                start,
+                end,
+                written_by,
+            } => (2, [run_id, start, end, written_by]),
+            Place::Vectors {
+                run_id,
+                start,
+                end,
+                dim,
+            } => (3, [run_id, start, end, dim]),
+            Place::Groups {
+                run_id,
+                start_topic,
+                end_topic,
+                written_by,
+            } => (4, [run_id, start_topic, end_topic, written_by]),
+        };
+        let mut material = [0u8; 33];
+        material[0] = kind;
+        for (slot, field) in material[1..].chunks_exact_mut(8).zip(fields) {
+            slot.copy_from_slice(&field.to_le_bytes());
+        }
+        material
+    }
+}
+
+/// How a blob's checksum is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seal {
+    /// Schema v1–v3: blake3 of the bytes.
+    Plain,
+    /// Schema v4 on: blake3 keyed with a key derived from the blob's place.
+    Keyed(Place),
+}
+
+/// The blake3 key derivation context of [`Seal::Keyed`]; never change it.
+const SEAL_CONTEXT: &str = "kbatch 2025-12-02 blob checksum keyed by run, kind and place v1";
+
+/// The hex checksum of `bytes` under `seal`.
+pub fn checksum(bytes: &[u8], seal: Seal) -> String {
+    match seal {
+        Seal::Plain => blake3::hash(bytes),
+        Seal::Keyed(place) => {
+            let key = blake3::derive_key(SEAL_CONTEXT, &place.key_material());
+            blake3::keyed_hash(&key, bytes)
+        }
+    }
+    .to_hex()
+    .to_string()
+}
+
+pub fn encode(state: &KMeansState, seal: Seal) -> EncodedState {
     let n_clusters = state.counts.len();
     let mut bytes = Vec::with_capacity(HEADER_LEN + state.centroids.len() * 4 + n_clusters * 8);
     bytes.extend_from_slice(MAGIC);
@@ -45,7 +170,7 @@ pub fn encode(state: &KMeansState) -> EncodedState {
     for value in &state.counts {
         bytes.extend_from_slice(&value.to_le_bytes());
     }
-    sealed(bytes)
+    sealed(bytes, seal)
 }
 
 /// Why a blob was refused.
@@ -58,8 +183,8 @@ pub enum DecodeError {
 }
 
 /// Decodes a blob after verifying `checksum`; never returns a state the checksum did not vouch for.
-pub fn decode(bytes: &[u8], checksum: &str) -> Result<KMeansState, DecodeError> {
-    verify(bytes, checksum)?;
+pub fn decode(bytes: &[u8], checksum: &str, seal: Seal) -> Result<KMeansState, DecodeError> {
+    verify(bytes, checksum, seal)?;
     let mut reader = Reader { bytes };
     if reader.take(4)? != MAGIC {
         return Err(DecodeError::Malformed("bad magic"));
@@ -108,8 +233,8 @@ pub fn decode(bytes: &[u8], checksum: &str) -> Result<KMeansState, DecodeError> 
     })
 }
 
-fn verify(bytes: &[u8], checksum: &str) -> Result<(), DecodeError> {
-    let computed = blake3::hash(bytes).to_hex().to_string();
+pub fn verify(bytes: &[u8], checksum: &str, seal: Seal) -> Result<(), DecodeError> {
+    let computed = self::checksum(bytes, seal);
     if computed != checksum {
         return Err(DecodeError::Checksum {
             stored: checksum.to_string(),
@@ -119,39 +244,43 @@ fn verify(bytes: &[u8], checksum: &str) -> Result<(), DecodeError> {
     Ok(())
 }
 
-fn sealed(bytes: Vec<u8>) -> EncodedState {
-    let checksum = blake3::hash(&bytes).to_hex().to_string();
+fn sealed(bytes: Vec<u8>, seal: Seal) -> EncodedState {
+    let checksum = checksum(&bytes, seal);
     EncodedState { bytes, checksum }
 }
 
-/// Labels of consecutive plan positions, with the hex blake3 of the bytes.
-pub fn encode_labels(labels: &[Nearest]) -> EncodedState {
+/// Labels of consecutive plan positions, sealed.
+pub fn encode_labels(labels: &[Nearest], seal: Seal) -> EncodedState {
     let mut bytes = Vec::with_capacity(labels.len() * 8);
     for n in labels {
         bytes.extend_from_slice(&n.cluster.to_le_bytes());
         bytes.extend_from_slice(&n.sq_dist.to_le_bytes());
     }
-    sealed(bytes)
+    sealed(bytes, seal)
 }
 
-/// Row-major f32 vectors, with the hex blake3 of the bytes.
-pub fn encode_vectors(vectors: &[f32]) -> EncodedState {
-    sealed(vectors.iter().flat_map(|v| v.to_le_bytes()).collect())
+/// Row-major f32 vectors, sealed.
+pub fn encode_vectors(vectors: &[f32], seal: Seal) -> EncodedState {
+    sealed(vectors.iter().flat_map(|v| v.to_le_bytes()).collect(), seal)
 }
 
 /// (item index, group id) pairs, 8 bytes each, with the hex blake3 of the bytes.
-pub fn encode_group_members(members: &[(u32, u32)]) -> EncodedState {
+pub fn encode_group_members(members: &[(u32, u32)], seal: Seal) -> EncodedState {
     let mut bytes = Vec::with_capacity(members.len() * 8);
     for &(item, group) in members {
         bytes.extend_from_slice(&item.to_le_bytes());
         bytes.extend_from_slice(&group.to_le_bytes());
     }
-    sealed(bytes)
+    sealed(bytes, seal)
 }
 
 /// Decodes [`encode_group_members`]' bytes after verifying `checksum`.
-pub fn decode_group_members(bytes: &[u8], checksum: &str) -> Result<Vec<(u32, u32)>, DecodeError> {
-    verify(bytes, checksum)?;
+pub fn decode_group_members(
+    bytes: &[u8],
+    checksum: &str,
+    seal: Seal,
+) -> Result<Vec<(u32, u32)>, DecodeError> {
+    verify(bytes, checksum, seal)?;
     if !bytes.len().is_multiple_of(8) {
         return Err(DecodeError::Malformed(
             "group members are not 8-byte records",
@@ -169,8 +298,8 @@ pub fn decode_group_members(bytes: &[u8], checksum: &str) -> Result<Vec<(u32, u3
 }
 
 /// Decodes [`encode_vectors`]' bytes after verifying `checksum`.
-pub fn decode_vectors(bytes: &[u8], checksum: &str) -> Result<Vec<f32>, DecodeError> {
-    verify(bytes, checksum)?;
+pub fn decode_vectors(bytes: &[u8], checksum: &str, seal: Seal) -> Result<Vec<f32>, DecodeError> {
+    verify(bytes, checksum, seal)?;
     if !bytes.len().is_multiple_of(4) {
         return Err(DecodeError::Malformed("vectors are not 4-byte floats"));
     }
@@ -181,8 +310,12 @@ pub fn decode_vectors(bytes: &[u8], checksum: &str) -> Result<Vec<f32>, DecodeEr
 }
 
 /// Decodes [`encode_labels`]' bytes after verifying `checksum`.
-pub fn decode_labels(bytes: &[u8], checksum: &str) -> Result<Vec<Nearest>, DecodeError> {
-    verify(bytes, checksum)?;
+pub fn decode_labels(
+    bytes: &[u8],
+    checksum: &str,
+    seal: Seal,
+) -> Result<Vec<Nearest>, DecodeError> {
+    verify(bytes, checksum, seal)?;
     if !bytes.len().is_multiple_of(8) {
         return Err(DecodeError::Malformed("labels are not 8-byte records"));
     }
@@ -276,21 +409,51 @@ mod tests {
             )
     }
 
+    const SEAL: Seal = Seal::Keyed(Place::Checkpoint { run_id: 1, unit: 3 });
+
+    fn arb_place() -> impl Strategy<Value = Place> {
+        (0u8..3, any::<[i64; 4]>()).prop_map(|(kind, [a, b, c, d])| match kind {
+            0 => Place::Checkpoint { run_id: a, unit: b },
+            1 => Place::Labels {
+                run_id: a,
+                start: b,
+                end: c,
+                written_by: d,
+            },
+            _ => Place::Vectors {
+                run_id: a,
+                start: b,
+                end: c,
+                dim: d,
+            },
+        })
+    }
+
     proptest! {
         #[test]
         fn round_trip_is_bit_exact(s in arb_state()) {
-            let encoded = encode(&s);
-            let decoded = decode(&encoded.bytes, &encoded.checksum).unwrap();
+            let encoded = encode(&s, SEAL);
+            let decoded = decode(&encoded.bytes, &encoded.checksum, SEAL).unwrap();
             prop_assert!(same_bits(&s, &decoded));
         }
 
         #[test]
         fn any_flipped_bit_is_detected(s in arb_state(), at in any::<prop::sample::Index>(), bit in 0u8..8) {
-            let mut encoded = encode(&s);
+            let mut encoded = encode(&s, SEAL);
             let i = at.index(encoded.bytes.len());
             encoded.bytes[i] ^= 1 << bit;
-            let detected = matches!(decode(&encoded.bytes, &encoded.checksum), Err(DecodeError::Checksum { .. }));
+            let detected = matches!(decode(&encoded.bytes, &encoded.checksum, SEAL), Err(DecodeError::Checksum { .. }));
             prop_assert!(detected);
+        }
+
+        /// A blob read at any other place (another run, kind, unit or range) fails its check.
+        #[test]
+        fn a_blob_moved_elsewhere_is_detected(a in arb_place(), b in arb_place(), bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            prop_assume!(a != b);
+            let sealed = checksum(&bytes, Seal::Keyed(a));
+            prop_assert!(verify(&bytes, &sealed, Seal::Keyed(a)).is_ok());
+            prop_assert!(verify(&bytes, &sealed, Seal::Keyed(b)).is_err());
+            prop_assert!(verify(&bytes, &sealed, Seal::Plain).is_err());
         }
     }
 
@@ -306,14 +469,15 @@ mod tests {
                 sq_dist: f32::MIN_POSITIVE,
             },
         ];
-        let mut encoded = encode_labels(&labels);
+        let seal = Seal::Keyed(Place::labels(1, 0..2, 0));
+        let mut encoded = encode_labels(&labels, seal);
         assert_eq!(
-            decode_labels(&encoded.bytes, &encoded.checksum).unwrap(),
+            decode_labels(&encoded.bytes, &encoded.checksum, seal).unwrap(),
             labels
         );
         encoded.bytes[5] ^= 1;
         assert!(matches!(
-            decode_labels(&encoded.bytes, &encoded.checksum),
+            decode_labels(&encoded.bytes, &encoded.checksum, seal),
             Err(DecodeError::Checksum { .. })
         ));
     }
@@ -321,20 +485,29 @@ mod tests {
     #[test]
     fn vectors_round_trip_bit_exact() {
         let vectors = [0.5f32, -0.0, f32::MIN_POSITIVE, 1e30];
-        let encoded = encode_vectors(&vectors);
-        let decoded = decode_vectors(&encoded.bytes, &encoded.checksum).unwrap();
+        let seal = Seal::Keyed(Place::vectors(1, 0..1, 4));
+        let encoded = encode_vectors(&vectors, seal);
+        let decoded = decode_vectors(&encoded.bytes, &encoded.checksum, seal).unwrap();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&decoded), bits(&vectors));
     }
 
     #[test]
     fn truncated_blob_with_matching_checksum_is_malformed() {
-        let mut encoded = encode(&state(2, vec![1.0, 2.0, 3.0, 4.0], None, false));
+        let mut encoded = encode(&state(2, vec![1.0, 2.0, 3.0, 4.0], None, false), SEAL);
         encoded.bytes.truncate(encoded.bytes.len() - 3);
-        let checksum = blake3::hash(&encoded.bytes).to_hex().to_string();
+        let checksum = checksum(&encoded.bytes, SEAL);
         assert!(matches!(
-            decode(&encoded.bytes, &checksum),
+            decode(&encoded.bytes, &checksum, SEAL),
             Err(DecodeError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn plain_seals_are_the_blake3_of_the_bytes() {
+        assert_eq!(
+            checksum(b"abc", Seal::Plain),
+            blake3::hash(b"abc").to_hex().to_string()
+        );
     }
 }

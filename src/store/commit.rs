@@ -1,6 +1,6 @@
 //! Writing a commit unit: one `BEGIN IMMEDIATE` transaction, only on top of the previous unit.
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 
 use super::codec::EncodedState;
 use super::records::{BatchCommit, GroupsCommit, Phase};
@@ -13,16 +13,13 @@ impl Store {
     /// Writes a computed unit: its `batch_runs` row, checkpoint, assignments and clusters, in one
     /// `BEGIN IMMEDIATE` transaction, only if the previous unit is the last one done.
     pub fn commit_batch(&mut self, commit: &BatchCommit) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.begin_write()?;
         let batch = commit.batch_number as i64;
         let expected = batch.checked_sub(1).filter(|b| *b >= 0);
         let found = last_committed(&tx, commit.run_id)?;
         if found != expected {
             return Err(Error::CheckpointConflict {
                 batch,
-                expected,
                 last_committed: found,
             });
         }
@@ -57,7 +54,6 @@ impl Store {
         if updated != 1 {
             return Err(Error::CheckpointConflict {
                 batch,
-                expected,
                 last_committed: found,
             });
         }
@@ -112,7 +108,6 @@ fn write_block(tx: &Connection, commit: &BatchCommit) -> Result<()> {
         let batch = commit.batch_number as i64;
         return Err(Error::CheckpointConflict {
             batch,
-            expected: batch.checked_sub(1),
             last_committed: last_committed(tx, commit.run_id)?,
         });
     }

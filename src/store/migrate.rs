@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::codec;
+use super::codec::{self, Place, Seal};
 use crate::core::distance::Nearest;
 use crate::error::{Error, Result};
 
@@ -31,10 +31,26 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         then: None,
     },
     Migration {
-        sql: include_str!("../../schema/0004_groups_and_columns.sql"),
+        sql: include_str!("../../schema/0004_keyed_checksums.sql"),
+        then: Some(reseal_blobs),
+    },
+    Migration {
+        sql: include_str!("../../schema/0005_groups_and_columns.sql"),
         then: None,
     },
 ];
+
+/// The first schema with page-level groups, input columns and embedding times.
+pub(super) const GROUPS: i64 = 5;
+
+/// The first schema whose blob checksums are keyed with their place.
+pub(super) const KEYED_SEALS: i64 = 4;
+
+/// The SQL of migration `version` (1-based).
+#[cfg(test)]
+pub(super) fn schema_sql(version: usize) -> &'static str {
+    MIGRATIONS[version - 1].sql
+}
 
 /// The schema version this build writes.
 pub fn supported_version() -> i64 {
@@ -131,7 +147,7 @@ fn pack_v1_assignments(tx: &Connection) -> Result<()> {
             }
         }
         for (_, start, written_by, labels) in blocks {
-            let encoded = codec::encode_labels(&labels);
+            let encoded = codec::encode_labels(&labels, Seal::Plain);
             insert.execute(params![
                 run_id,
                 start,
@@ -143,6 +159,63 @@ fn pack_v1_assignments(tx: &Connection) -> Result<()> {
         }
     }
     tx.execute_batch("DROP TABLE assignments")?;
+    Ok(())
+}
+
+/// v3 → v4: each blob whose plain blake3 checksum holds is re-sealed with the keyed one; a blob
+/// that fails its old check keeps its old checksum, which can never pass the keyed check.
+fn reseal_blobs(tx: &Connection) -> Result<()> {
+    type Key = (i64, i64, i64, i64);
+    /// A table, the query of its blobs (rowid, the four key columns, blob, checksum), and
+    /// the place its key names.
+    type Blobs = (&'static str, &'static str, fn(Key) -> Place);
+    let tables: [Blobs; 3] = [
+        (
+            "batch_checkpoints",
+            "SELECT rowid, run_id, batch_number, 0, 0, state, checksum FROM batch_checkpoints",
+            |(run_id, unit, _, _)| Place::Checkpoint { run_id, unit },
+        ),
+        (
+            "assignment_blocks",
+            "SELECT rowid, run_id, start_position, end_position, written_by, labels, checksum
+             FROM assignment_blocks",
+            |(run_id, start, end, written_by)| Place::Labels {
+                run_id,
+                start,
+                end,
+                written_by,
+            },
+        ),
+        (
+            "item_vectors",
+            "SELECT rowid, run_id, start_position, end_position, dim, vectors, checksum
+             FROM item_vectors",
+            |(run_id, start, end, dim)| Place::Vectors {
+                run_id,
+                start,
+                end,
+                dim,
+            },
+        ),
+    ];
+    for (table, select, place) in tables {
+        let mut update = tx.prepare(&format!(
+            "UPDATE {table} SET checksum = ?2 WHERE rowid = ?1"
+        ))?;
+        let mut stmt = tx.prepare(select)?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let rowid: i64 = r.get(0)?;
+            let key = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+            let (bytes, old): (Vec<u8>, String) = (r.get(5)?, r.get(6)?);
+            if codec::verify(&bytes, &old, Seal::Plain).is_ok() {
+                update.execute(params![
+                    rowid,
+                    codec::checksum(&bytes, Seal::Keyed(place(key)))
+                ])?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -191,7 +264,7 @@ mod tests {
             .pragma_query_value(None, "foreign_keys", |r| r.get(0))
             .unwrap();
         assert!(fk, "foreign keys are back on");
-        let blocks = super::super::read::load_blocks(&conn, 1).unwrap();
+        let blocks = super::super::read::load_blocks(&conn, 1, true).unwrap();
         let label = |cluster, sq_dist| Nearest { cluster, sq_dist };
         assert_eq!(blocks.len(), 2);
         assert_eq!((blocks[0].start, blocks[0].written_by), (0, 2));

@@ -6,7 +6,7 @@ use std::ops::Range;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Store;
-use super::codec;
+use super::codec::{self, Place, Seal};
 use super::records::{
     AssignmentBlock, BatchRow, ExportSnapshot, GroupBlock, GroupRow, ItemRow, RunId,
 };
@@ -26,7 +26,8 @@ impl Store {
             )
             .optional()?;
         row.map(|(batch, bytes, checksum)| {
-            codec::decode(&bytes, &checksum)
+            let seal = self.seal(Place::checkpoint(run_id, batch as usize));
+            codec::decode(&bytes, &checksum, seal)
                 .map(|state| (batch as usize, state))
                 .map_err(|e| Error::CorruptCheckpoint {
                     batch,
@@ -51,14 +52,14 @@ impl Store {
 
     /// Every committed assignment block, in plan order, verified against its checksum.
     pub fn load_blocks(&self, run_id: RunId) -> Result<Vec<AssignmentBlock>> {
-        load_blocks(&self.conn, run_id)
+        load_blocks(&self.conn, run_id, self.keyed())
     }
 
     /// The stored vectors of plan positions `range` (row-major), which must be exactly the
     /// positions of whole committed units.
     pub fn load_vectors(&self, run_id: RunId, range: Range<usize>) -> Result<Vec<f32>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT start_position, end_position, vectors, checksum FROM item_vectors
+            "SELECT start_position, end_position, vectors, checksum, dim FROM item_vectors
              WHERE run_id = ?1 AND start_position >= ?2 AND start_position < ?3
              ORDER BY start_position",
         )?;
@@ -67,13 +68,20 @@ impl Store {
         let mut next = range.start as i64;
         while let Some(r) = rows.next()? {
             let (start, end): (i64, i64) = (r.get(0)?, r.get(1)?);
-            let (bytes, checksum): (Vec<u8>, String) = (r.get(2)?, r.get(3)?);
+            let (bytes, checksum, dim): (Vec<u8>, String, i64) = (r.get(2)?, r.get(3)?, r.get(4)?);
             let corrupt = |reason: String| Error::CorruptVectors { start, end, reason };
             if start != next {
                 return Err(corrupt(format!("expected a block starting at {next}")));
             }
+            let seal = self.seal(Place::Vectors {
+                run_id,
+                start,
+                end,
+                dim,
+            });
             vectors.extend(
-                codec::decode_vectors(&bytes, &checksum).map_err(|e| corrupt(e.to_string()))?,
+                codec::decode_vectors(&bytes, &checksum, seal)
+                    .map_err(|e| corrupt(e.to_string()))?,
             );
             next = end;
         }
@@ -95,13 +103,20 @@ impl Store {
 
     /// All `batch_runs` rows of a run, in order.
     pub fn batch_rows(&self, run_id: RunId) -> Result<Vec<BatchRow>> {
-        let mut stmt = self.conn.prepare(
+        // A file older than schema v5 has no embedding times (read as it is, never migrated).
+        let embed_time = if self.has_groups() {
+            "embed_time_ms"
+        } else {
+            "NULL"
+        };
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT batch_number, phase, batch_size, status, items_processed, clusters_touched,
                     titles_touched, batch_inertia, ewa_inertia, converged, lloyd_iterations,
                     reassigned, started_at, completed_at, processing_time_ms, error_message,
-                    epoch, centroid_shift, embed_time_ms
+                    epoch, centroid_shift, {}
              FROM batch_runs WHERE run_id = ?1 ORDER BY batch_number",
-        )?;
+            embed_time
+        ))?;
         let rows = stmt.query_map([run_id], |r| {
             Ok(BatchRow {
                 batch_number: r.get(0)?,
@@ -132,13 +147,14 @@ impl Store {
     /// concurrent writer is neither blocked nor half-seen).
     pub fn export_snapshot(&self, run_id: RunId) -> Result<ExportSnapshot> {
         let tx = self.conn.unchecked_transaction()?;
-        let blocks = load_blocks(&tx, run_id)?;
+        let blocks = load_blocks(&tx, run_id, self.keyed())?;
         let titles = load_titles(&tx, run_id)?;
         let items = {
-            let mut stmt = tx.prepare(
-                "SELECT item_idx, item_id, text, volume, extra FROM items WHERE run_id = ?1
-                 ORDER BY item_idx",
-            )?;
+            let extra = if self.has_groups() { "extra" } else { "NULL" };
+            let mut stmt = tx.prepare(&format!(
+                "SELECT item_idx, item_id, text, volume, {extra} FROM items WHERE run_id = ?1
+                 ORDER BY item_idx"
+            ))?;
             let rows = stmt.query_map([run_id], |r| {
                 Ok(ItemRow {
                     item_idx: r.get::<_, i64>(0)? as usize,
@@ -150,13 +166,20 @@ impl Store {
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?
         };
-        let groups = load_groups(&tx, run_id)?;
-        let group_blocks = load_group_blocks(&tx, run_id)?;
-        let extra_columns: Option<String> = tx.query_row(
-            "SELECT extra_columns FROM runs WHERE run_id = ?1",
-            [run_id],
-            |r| r.get(0),
-        )?;
+        // Files older than schema v5 have no groups and kept no other input columns.
+        let (groups, group_blocks, extra_columns) = if self.has_groups() {
+            (
+                load_groups(&tx, run_id)?,
+                load_group_blocks(&tx, run_id, self.keyed())?,
+                tx.query_row(
+                    "SELECT extra_columns FROM runs WHERE run_id = ?1",
+                    [run_id],
+                    |r| r.get::<_, Option<String>>(0),
+                )?,
+            )
+        } else {
+            (Vec::new(), Vec::new(), None)
+        };
         tx.finish()?;
         Ok(ExportSnapshot {
             blocks,
@@ -173,14 +196,12 @@ impl Store {
         })
     }
 
-    /// Every committed group, by id.
+    /// Every committed group, by id (none in a file older than schema v5).
     pub fn load_groups(&self, run_id: RunId) -> Result<Vec<GroupRow>> {
+        if !self.has_groups() {
+            return Ok(Vec::new());
+        }
         load_groups(&self.conn, run_id)
-    }
-
-    /// Every committed grouping unit's members, in unit order, verified against checksums.
-    pub fn load_group_blocks(&self, run_id: RunId) -> Result<Vec<GroupBlock>> {
-        load_group_blocks(&self.conn, run_id)
     }
 }
 
@@ -200,7 +221,7 @@ fn load_groups(conn: &Connection, run_id: RunId) -> Result<Vec<GroupRow>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn load_group_blocks(conn: &Connection, run_id: RunId) -> Result<Vec<GroupBlock>> {
+fn load_group_blocks(conn: &Connection, run_id: RunId, keyed: bool) -> Result<Vec<GroupBlock>> {
     let mut stmt = conn.prepare(
         "SELECT written_by, start_topic, end_topic, members, checksum FROM item_groups
          WHERE run_id = ?1 ORDER BY written_by",
@@ -209,23 +230,39 @@ fn load_group_blocks(conn: &Connection, run_id: RunId) -> Result<Vec<GroupBlock>
     let mut blocks = Vec::new();
     while let Some(r) = rows.next()? {
         let written_by: i64 = r.get(0)?;
+        let (start_topic, end_topic): (u32, u32) = (r.get(1)?, r.get(2)?);
         let (bytes, checksum): (Vec<u8>, String) = (r.get(3)?, r.get(4)?);
-        let members =
-            codec::decode_group_members(&bytes, &checksum).map_err(|e| Error::CorruptGroups {
+        let seal = if keyed {
+            Seal::Keyed(Place::groups(
+                run_id,
+                start_topic..end_topic,
+                written_by as usize,
+            ))
+        } else {
+            Seal::Plain
+        };
+        let members = codec::decode_group_members(&bytes, &checksum, seal).map_err(|e| {
+            Error::CorruptGroups {
                 unit: written_by,
                 reason: e.to_string(),
-            })?;
+            }
+        })?;
         blocks.push(GroupBlock {
             written_by: written_by as usize,
-            start_topic: r.get(1)?,
-            end_topic: r.get(2)?,
+            start_topic,
+            end_topic,
             members,
         });
     }
     Ok(blocks)
 }
 
-pub(super) fn load_blocks(conn: &Connection, run_id: RunId) -> Result<Vec<AssignmentBlock>> {
+/// `keyed`: the checksums are keyed with their place (schema v4 on).
+pub(super) fn load_blocks(
+    conn: &Connection,
+    run_id: RunId,
+    keyed: bool,
+) -> Result<Vec<AssignmentBlock>> {
     let mut stmt = conn.prepare(
         "SELECT start_position, end_position, written_by, labels, checksum
          FROM assignment_blocks WHERE run_id = ?1 ORDER BY start_position",
@@ -241,7 +278,18 @@ pub(super) fn load_blocks(conn: &Connection, run_id: RunId) -> Result<Vec<Assign
             reason,
         };
         let (bytes, checksum): (Vec<u8>, String) = (r.get(3)?, r.get(4)?);
-        let labels = codec::decode_labels(&bytes, &checksum).map_err(|e| corrupt(e.to_string()))?;
+        let seal = if keyed {
+            Seal::Keyed(Place::Labels {
+                run_id,
+                start,
+                end,
+                written_by,
+            })
+        } else {
+            Seal::Plain
+        };
+        let labels =
+            codec::decode_labels(&bytes, &checksum, seal).map_err(|e| corrupt(e.to_string()))?;
         if labels.len() as i64 != end - start {
             return Err(corrupt(format!(
                 "{} labels for {} positions",

@@ -1,7 +1,7 @@
 //! Projects and their runs: creation with every item and planned unit, lookups, and the run's
 //! lifecycle.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::records::{DeletedProject, NewRun, Phase, RunId, RunRecord, RunStatus};
 use super::{NOW, Store};
@@ -11,9 +11,7 @@ impl Store {
     /// Creates the project, its run, its items and one pending `batch_runs` row per commit unit,
     /// in one transaction.
     pub fn create_run(&mut self, new: &NewRun<'_>) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.begin_write()?;
         let exists: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM projects WHERE name = ?1)",
             [new.project],
@@ -93,9 +91,7 @@ impl Store {
     /// Removes `project` and everything of its run, in one transaction; returns what it held,
     /// or `None` if there was no such project.
     pub fn delete_project(&mut self, project: &str) -> Result<Option<DeletedProject>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.begin_write()?;
         let deleted = delete_project(&tx, project)?;
         tx.commit()?;
         Ok(deleted)
@@ -130,7 +126,8 @@ impl Store {
         error: Option<&str>,
     ) -> Result<()> {
         let finished = matches!(status, RunStatus::Succeeded | RunStatus::Failed);
-        self.conn.execute(
+        let tx = self.begin_write()?;
+        tx.execute(
             &format!(
                 "UPDATE runs SET status = ?2, error = ?3,
                         started_at = coalesce(started_at, CASE WHEN ?2 = 'running' THEN {NOW} END),
@@ -139,27 +136,43 @@ impl Store {
             ),
             params![run_id, status.as_str(), error, finished],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
     /// Records that a commit unit failed to compute.
     pub fn mark_failed(&self, run_id: RunId, batch_number: usize, message: &str) -> Result<()> {
-        self.conn.execute(
+        let tx = self.begin_write()?;
+        tx.execute(
             "UPDATE batch_runs SET status = 'failed', error_message = ?3
              WHERE run_id = ?1 AND batch_number = ?2 AND status != 'completed'",
             params![run_id, batch_number as i64, message],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
     /// Units left `failed` (or `processing`, by kbatch before schema v2) go back to `pending`.
     pub fn reset_abandoned(&self, run_id: RunId) -> Result<()> {
-        self.conn.execute(
+        let tx = self.begin_write()?;
+        tx.execute(
             "UPDATE batch_runs SET status = 'pending', started_at = NULL
              WHERE run_id = ?1 AND status IN ('processing', 'failed')",
             [run_id],
         )?;
+        tx.commit()?;
         Ok(())
+    }
+
+    /// Seconds since the run's last unit was committed, by the database's clock; `None` before
+    /// the first.
+    pub fn seconds_since_last_commit(&self, run_id: RunId) -> Result<Option<f64>> {
+        Ok(self.conn.query_row(
+            "SELECT (julianday('now') - julianday(max(completed_at))) * 86400.0
+             FROM batch_runs WHERE run_id = ?1 AND status = 'completed'",
+            [run_id],
+            |r| r.get(0),
+        )?)
     }
 
     /// The number of the last committed (or skipped) unit, if any.

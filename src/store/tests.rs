@@ -57,7 +57,8 @@ fn commit(run_id: RunId, batch_number: usize, phase: Phase, start: usize) -> Bat
         run_id,
         batch_number,
         phase,
-        checkpoint: (phase == Phase::Cluster).then(|| encode(&state)),
+        checkpoint: (phase == Phase::Cluster)
+            .then(|| encode(&state, Seal::Keyed(Place::checkpoint(run_id, batch_number)))),
         start,
         vectors: None,
         labels: encode_labels(
@@ -67,6 +68,7 @@ fn commit(run_id: RunId, batch_number: usize, phase: Phase, start: usize) -> Bat
                     sq_dist: batch_number as f32,
                 })
                 .collect::<Vec<_>>(),
+            Seal::Keyed(Place::labels(run_id, start..start + 3, batch_number)),
         ),
         clusters_touched: 2,
         titles: (0..2)
@@ -98,24 +100,21 @@ fn batches_commit_only_in_order_and_only_once() {
     let err = store
         .commit_batch(&commit(run, 1, Phase::Cluster, 3))
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::CheckpointConflict {
-                batch: 1,
-                expected: Some(0),
-                last_committed: None
-            }
-        ),
-        "{err}"
+    assert_eq!(
+        err.to_string(),
+        "batch 1 cannot be committed: no batch is committed yet; it must follow batch 0"
     );
     store
         .commit_batch(&commit(run, 0, Phase::Cluster, 0))
         .unwrap();
-    assert!(matches!(
-        store.commit_batch(&commit(run, 0, Phase::Cluster, 0)),
-        Err(Error::CheckpointConflict { .. })
-    ));
+    let again = store
+        .commit_batch(&commit(run, 0, Phase::Cluster, 0))
+        .unwrap_err();
+    assert_eq!(
+        again.to_string(),
+        "batch 0 cannot be committed: it is already committed (the last committed batch is 0); \
+         is another kbatch writing this project?"
+    );
     store
         .commit_batch(&commit(run, 1, Phase::Cluster, 3))
         .unwrap();
@@ -242,4 +241,163 @@ fn a_corrupt_checkpoint_is_refused() {
         matches!(err, Error::CorruptCheckpoint { batch: 0, .. }),
         "{err}"
     );
+}
+
+/// A schema-v3 database as kbatch wrote it before checksums were keyed: one run, batch 0
+/// committed (checkpoint, labels, vectors, plain blake3 checksums), no application id, and a
+/// second block whose bytes no longer match their checksum.
+fn v3_database(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("kbatch-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("v3.sqlite");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    for version in 1..=3 {
+        conn.execute_batch(migrate::schema_sql(version)).unwrap();
+    }
+    conn.pragma_update(None, "user_version", 3).unwrap();
+    conn.execute_batch(
+        "INSERT INTO projects (project_id, name) VALUES (1, 'p');
+         INSERT INTO runs (run_id, project_id, config_json, seed, input_path, input_blake3,
+                           n_items, dim, n_clusters, n_batches)
+         VALUES (1, 1, '{}', 1, 'in', 'h', 6, 2, 2, 2);
+         INSERT INTO batch_runs (run_id, batch_number, phase, batch_size, status)
+         VALUES (1, 0, 'cluster', 3, 'completed'), (1, 1, 'cluster', 3, 'completed');",
+    )
+    .unwrap();
+    let state = KMeansState::fresh(2, vec![0.5; 4], vec![1.0, 2.0]);
+    let checkpoint = encode(&state, Seal::Plain);
+    let label = |cluster| Nearest {
+        cluster,
+        sq_dist: 0.25,
+    };
+    let labels = encode_labels(&[label(0), label(1), label(0)], Seal::Plain);
+    let vectors = encode_vectors(&[1.0; 6], Seal::Plain);
+    conn.execute(
+        "INSERT INTO batch_checkpoints VALUES (1, 1, ?1, ?2)",
+        rusqlite::params![checkpoint.bytes, checkpoint.checksum],
+    )
+    .unwrap();
+    for (start, bytes) in [(0, labels.bytes.clone()), (3, vec![0u8; 24])] {
+        conn.execute(
+            "INSERT INTO assignment_blocks VALUES (1, ?1, ?1 + 3, ?1 / 3, ?2, ?3)",
+            rusqlite::params![start, bytes, labels.checksum],
+        )
+        .unwrap();
+    }
+    conn.execute(
+        "INSERT INTO item_vectors VALUES (1, 0, 3, 2, ?1, ?2)",
+        rusqlite::params![vectors.bytes, vectors.checksum],
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_v3_database_is_read_as_it_is_and_resealed_by_a_writer() {
+    let path = v3_database("v3");
+    let reader = Store::open_read_only(&path).unwrap();
+    assert!(!reader.keyed());
+    assert_eq!(reader.load_checkpoint(1).unwrap().unwrap().0, 1);
+    assert!(matches!(
+        reader.load_blocks(1),
+        Err(Error::CorruptAssignments { start: 3, .. })
+    ));
+    drop(reader);
+    let version = |path: &Path| {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    assert_eq!(version(&path), 3, "a reader never migrates");
+
+    let store = Store::open(&path).unwrap();
+    assert!(store.keyed());
+    assert_eq!(
+        count(&store, "PRAGMA application_id"),
+        i64::from(APPLICATION_ID)
+    );
+    assert_eq!(count(&store, "PRAGMA user_version"), supported_version());
+    assert_eq!(
+        store.load_checkpoint(1).unwrap().unwrap().1.centroids,
+        [0.5; 4]
+    );
+    assert_eq!(store.load_vectors(1, 0..3).unwrap(), [1.0; 6]);
+    // Good blocks were re-sealed; the corrupt one stays corrupt.
+    let err = store.load_blocks(1).unwrap_err();
+    assert!(
+        matches!(err, Error::CorruptAssignments { start: 3, .. }),
+        "{err}"
+    );
+    store
+        .conn
+        .execute("DELETE FROM assignment_blocks WHERE start_position = 3", [])
+        .unwrap();
+    assert_eq!(store.load_blocks(1).unwrap()[0].labels[1].cluster, 1);
+}
+
+#[test]
+fn a_blob_moved_to_another_place_is_corrupt() {
+    let (mut store, run) = store_with_run("moved");
+    store
+        .commit_batch(&commit(run, 0, Phase::Cluster, 0))
+        .unwrap();
+    store
+        .commit_batch(&commit(run, 1, Phase::Cluster, 3))
+        .unwrap();
+    assert!(store.load_blocks(run).is_ok());
+    // Same size, valid checksum for where it was: still refused where it is now.
+    store
+        .conn
+        .execute_batch(
+            "UPDATE assignment_blocks SET (labels, checksum) = (
+                 SELECT labels, checksum FROM assignment_blocks WHERE start_position = 0)
+             WHERE start_position = 3",
+        )
+        .unwrap();
+    let err = store.load_blocks(run).unwrap_err();
+    assert!(
+        matches!(err, Error::CorruptAssignments { start: 3, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_writer_refuses_to_write_once_its_file_is_replaced_or_gone() {
+    let (mut store, run) = store_with_run("swapped");
+    store
+        .commit_batch(&commit(run, 0, Phase::Cluster, 0))
+        .unwrap();
+    let dir = store.path.parent().unwrap().to_path_buf();
+    let moved = dir.join("moved.sqlite");
+    std::fs::rename(&store.path, &moved).unwrap();
+    let err = store
+        .commit_batch(&commit(run, 1, Phase::Cluster, 3))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::DatabaseSwapped {
+                replaced: false,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    std::fs::write(&store.path, b"another file").unwrap();
+    let err = store
+        .set_run_status(run, RunStatus::Failed, None)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::DatabaseSwapped { replaced: true, .. }),
+        "{err}"
+    );
+    let replacement = store.path.clone();
+    drop(store);
+    assert_eq!(std::fs::read(&replacement).unwrap(), b"another file");
+    // The moved file holds batch 0, its log emptied into it.
+    let moved = Store::open(&moved).unwrap();
+    assert_eq!(moved.last_committed(run).unwrap(), Some(0));
 }

@@ -174,6 +174,9 @@ fn a_missing_input_or_a_foreign_database_is_named_once() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
-        format!("error: {}: file is not a database\n", sb.db().display())
+        format!(
+            "error: {} is not a kbatch database (not an SQLite file); kbatch left it untouched\n",
+            sb.db().display()
+        )
     );
 }

@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod crash;
 mod export;
+mod hostile;
 mod keyword_tools;
 mod minilm;
 mod quality;

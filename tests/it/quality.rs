@@ -1,27 +1,13 @@
 //! Clustering quality on real data: banking77 MiniLM embeddings against their intent labels
 //! (Casanueva et al. 2020, CC BY 4.0; read from `../shared/data`, not copied).
 
-use crate::support::{Sandbox, csv_records, read_npy};
+use crate::support::{Sandbox, csv_records, read_npy, write_npy_f32};
 use std::collections::HashMap;
 
 /// Intents kept in the subset (3,523 queries), and the ARI floor: seeds 0–5 score 0.62–0.71,
 /// while a broken algorithm (random, constant or shuffled labels) scores about 0.
 const N_INTENTS: i32 = 20;
 const ARI_FLOOR: f64 = 0.50;
-
-fn write_npy_f32(path: &std::path::Path, rows: usize, cols: usize, data: &[u8]) {
-    let mut header =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    std::fs::write(path, out).unwrap();
-}
 
 /// Adjusted Rand index of two labelings.
 fn ari(a: &[i64], b: &[i64]) -> f64 {

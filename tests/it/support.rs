@@ -36,6 +36,7 @@ impl Sandbox {
             .current_dir(&self.dir)
             .env_remove("KBATCH_DB")
             .env_remove("KBATCH_TEST_PAUSE")
+            .env_remove("KBATCH_TEST_PAUSE_RELEASE")
             .stdin(Stdio::null());
         cmd
     }
@@ -56,15 +57,17 @@ impl Sandbox {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// Starts `args` with the process pausing forever at `point` (`in-commit:N` or
-    /// `after-commit:N`), and returns once it is there.
+    /// Starts `args` with the process pausing at `point` (`in-commit:N` for good, or
+    /// `after-commit:N` until [`Sandbox::release`]), and returns once it is there.
     pub fn spawn_paused(&self, args: &[&str], point: &str) -> Child {
         let marker = self.path(&format!("paused-{}", point.replace(':', "-")));
         let _ = std::fs::remove_file(&marker);
+        let _ = std::fs::remove_file(self.release_file(point));
         let mut child = self
             .cmd(args)
             .env("KBATCH_TEST_PAUSE", point)
             .env("KBATCH_TEST_PAUSE_MARKER", &marker)
+            .env("KBATCH_TEST_PAUSE_RELEASE", self.release_file(point))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -73,6 +76,15 @@ impl Sandbox {
             marker.exists()
         });
         child
+    }
+
+    /// Lets a run paused at `after-commit:N` by [`Sandbox::spawn_paused`] go on.
+    pub fn release(&self, point: &str) {
+        std::fs::write(self.release_file(point), b"").unwrap();
+    }
+
+    fn release_file(&self, point: &str) -> PathBuf {
+        self.path(&format!("release-{}", point.replace(':', "-")))
     }
 
     pub fn status_json(&self, project: &str) -> serde_json::Value {
@@ -203,4 +215,19 @@ pub fn read_npy(name: &str) -> (Vec<usize>, Vec<u8>) {
         .map(|s| s.trim().parse().unwrap())
         .collect();
     (shape, bytes[10 + header_len..].to_vec())
+}
+
+/// Writes `data` (little-endian f32 bytes, C order) as a `rows × cols` float32 `.npy`.
+pub fn write_npy_f32(path: &std::path::Path, rows: usize, cols: usize, data: &[u8]) {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    std::fs::write(path, out).unwrap();
 }

@@ -1,4 +1,4 @@
--- kbatch schema v4: page-level groups inside topics, and every column of a keyword input.
+-- kbatch schema v5: page-level groups inside topics, and every column of a keyword input.
 --
 -- 1. batch_runs learns the phase 'group': a grouping unit splits a range of topics into
 --    page-level groups. SQLite cannot alter a CHECK constraint, so the table is rebuilt (with
