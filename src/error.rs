@@ -70,8 +70,16 @@ pub enum Error {
     ProjectExists(String),
     #[error("no project named {0:?} in this database")]
     ProjectNotFound(String),
-    #[error("project {project:?} is being processed by another kbatch (pid {pid})")]
-    ProjectLocked { project: String, pid: String },
+    #[error(
+        "project {project:?} is being processed by another kbatch ({}pid {pid})",
+        job.map(|j| format!("job {j}, ")).unwrap_or_default()
+    )]
+    ProjectLocked {
+        project: String,
+        pid: String,
+        /// The job it runs, once it has recorded one.
+        job: Option<i64>,
+    },
     #[error("batch {batch} cannot be committed: {}", conflict(*batch, *last_committed))]
     CheckpointConflict {
         batch: i64,

@@ -5,6 +5,7 @@ mod create;
 mod delete;
 mod export;
 mod install_model;
+mod jobs;
 mod progress;
 mod report;
 mod resume;
@@ -52,6 +53,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Remove a project and everything it committed (asks nothing)
     Delete(delete::DeleteArgs),
+    /// List the jobs: every command that wrote, what it did, how far it got
+    Jobs(jobs::JobsArgs),
     /// Install the all-MiniLM-L6-v2 sentence model (create does it on first use)
     InstallModel(install_model::InstallModelArgs),
 }
@@ -96,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(&db, args),
         Command::Export(args) => export::run(&Reader::open(&db)?, &args),
         Command::Delete(args) => delete::run(&db, args),
+        Command::Jobs(args) => jobs::run(&db, args),
         Command::InstallModel(args) => install_model::run(args),
     }
 }

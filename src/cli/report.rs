@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::pipeline::{IngestNotes, KeywordColumns, RunPhase, RunTimings, StatusReport};
+use crate::pipeline::{IngestNotes, JobView, KeywordColumns, RunPhase, RunTimings, StatusReport};
 
 /// What ingest found, as one line.
 pub fn ingest_notes(notes: &IngestNotes) -> String {
@@ -161,6 +161,22 @@ pub fn project(r: &StatusReport) -> String {
     if let Some(stopping) = stopping(r) {
         let _ = writeln!(out, "stopping:   {stopping}");
     }
+    if let Some(job) = &r.job {
+        let j = &job.record;
+        let _ = writeln!(
+            out,
+            "job:        {} ({}), {}, {}/{} items{}",
+            j.job_id,
+            j.kind,
+            j.state,
+            j.items_done,
+            j.items_total,
+            j.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+    }
     let _ = writeln!(out, "elapsed:    {}", seconds(r.elapsed_s));
     let _ = write!(
         out,
@@ -251,6 +267,38 @@ pub fn finished(project: &str, t: &RunTimings) -> String {
         t.total_units,
         t.in_commits.as_secs_f64(),
         100.0 * t.in_commits.as_secs_f64() / wall.max(1e-9),
+    )
+}
+
+/// One line per job, newest first.
+pub fn jobs(jobs: &[JobView]) -> String {
+    if jobs.is_empty() {
+        return "no jobs".to_string();
+    }
+    let mut out = String::from("job\tproject\tkind\tstate\titems\tstarted\tfinished\tnote");
+    for job in jobs {
+        let _ = write!(out, "\n{}", job_line(job));
+    }
+    out
+}
+
+fn job_line(job: &JobView) -> String {
+    let j = &job.record;
+    let pid = match (j.state, j.pid) {
+        (crate::pipeline::JobState::Running, Some(pid)) => format!(" (pid {pid})"),
+        _ => String::new(),
+    };
+    let note = j.error.clone().unwrap_or_default();
+    format!(
+        "{}\t{}\t{}\t{}{pid}\t{}/{}\t{}\t{}\t{note}",
+        j.job_id,
+        j.project,
+        j.kind,
+        j.state,
+        j.items_done,
+        j.items_total,
+        j.started_at.as_deref().unwrap_or("-"),
+        j.finished_at.as_deref().unwrap_or("-"),
     )
 }
 

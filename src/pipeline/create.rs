@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::config::{Settings, resolve_config};
 use super::engine::{Engine, placements};
 use super::events::{IngestNotes, Outcome, Progress};
-use super::{Embedder, lock};
+use super::{Embedder, jobs, lock};
 use crate::embed;
 use crate::error::{Error, Result};
 use crate::input::{self, Dataset, ItemKind, ReadOptions, Vectors};
@@ -51,11 +51,8 @@ pub fn create(
     match Store::open_read_only(db).and_then(|store| store.find_run(project)) {
         Err(Error::ProjectNotFound(_) | Error::NoDatabase(_) | Error::SchemaTooOld { .. }) => {}
         Ok(_) => {
-            if let Some(pid) = lock::holder(db, project) {
-                return Err(Error::ProjectLocked {
-                    project: project.to_string(),
-                    pid,
-                });
+            if let Some(locked) = lock::locked(db, project) {
+                return Err(locked);
             }
             if !replace {
                 return Err(Error::ProjectExists(project.to_string()));
@@ -84,14 +81,16 @@ pub fn create(
     config.keyword_column = read.keyword_column.clone();
     config.volume_column = read.volume_column.clone();
     let plan = config.plan(data.len());
-    let _lock = lock::ProjectLock::acquire(db, project)?;
+    let lock = lock::ProjectLock::acquire(db, project)?;
     let mut store = Store::open(db)?;
     let absolute = std::path::absolute(input_path).map_err(|e| Error::io(input_path, e))?;
     let config_json = serde_json::to_string(&config).expect("config serialises");
     let placements = placements(&plan);
-    store.create_run(&NewRun {
+    let units = config.schedule(&plan).units();
+    let job = store.create_run(&NewRun {
         project,
         replace,
+        job_items: data.len() as i64,
         config_json,
         seed: config.tuning.seed,
         input_path: &absolute.to_string_lossy(),
@@ -105,10 +104,14 @@ pub fn create(
         extra_columns: data.extra.as_ref().map(|e| e.names.as_slice()),
         extra: data.extra.as_ref().map(|e| e.values.as_slice()),
         placements: &placements,
-        units: config.schedule(&plan).units(),
+        units,
     })?;
+    lock.set_job(job);
     let run = store.find_run(project)?;
-    Engine::new(store, run, config, plan, &data)?.run(command_start, progress, cancel)
+    match Engine::new(store, run, config, plan, &data) {
+        Ok(engine) => engine.for_job(job).run(command_start, progress, cancel),
+        Err(e) => Err(jobs::failed(db, job, e)),
+    }
 }
 
 /// Loads the sentence model into `data` (a keyword dataset), installing it first if it is

@@ -19,13 +19,39 @@ use crate::core::titles::{ClusterBook, ItemAttrs};
 use crate::error::{Error, Result};
 use crate::input::{Dataset, Vectors};
 use crate::store::{
-    self, AssignmentBlock, BatchCommit, ClusterRow, EncodedState, Phase, Place, Placement,
-    RunRecord, RunStatus, Seal, Store, UnitStatus,
+    self, AssignmentBlock, BatchCommit, ClusterRow, EncodedState, JobId, JobProgress, JobState,
+    Phase, Place, Placement, RunRecord, RunStatus, Seal, Store, UnitStatus,
 };
 use crate::testhook::{self, PausePoint};
 
 /// Keywords a model embeds between two looks at the cancel flag.
 const EMBED_SLICE: usize = 1024;
+
+/// A job's progress. Its units process every item several times (batches, epochs, the final
+/// pass, grouping); `items_done` is the share of those item-passes done, in items, so that a
+/// job over 1,000 items reads 500/1,000 halfway through its work, whatever its units.
+#[derive(Debug, Clone, Copy)]
+struct JobTally {
+    job: JobId,
+    items: i64,
+    passes_total: i64,
+    passes_done: i64,
+}
+
+impl JobTally {
+    /// The progress to commit with a unit of `passes` item-passes.
+    fn after(self, passes: i64) -> JobProgress {
+        let done = self.passes_done + passes;
+        JobProgress {
+            job_id: self.job,
+            items_done: if done >= self.passes_total {
+                self.items
+            } else {
+                (self.items as i128 * done as i128 / self.passes_total.max(1) as i128) as i64
+            },
+        }
+    }
+}
 
 /// Each item's plan position, by item index.
 fn positions_by_item(plan: &BatchPlan) -> Vec<usize> {
@@ -67,6 +93,8 @@ pub(super) struct Engine<'a> {
     book: ClusterBook,
     /// Runs with page-level groups: their state between grouping units.
     grouper: Option<Grouper>,
+    /// The job running the engine, and how far it got.
+    job: Option<JobTally>,
     /// Next commit unit to compute.
     next_unit: usize,
     /// Reused gather buffer.
@@ -152,6 +180,7 @@ impl<'a> Engine<'a> {
             epoch_sums: None,
             book,
             grouper,
+            job: None,
             next_unit,
             rows: Vec::new(),
             lexical_rows: matches!(data.vectors, Vectors::Lexical(_))
@@ -242,8 +271,51 @@ impl<'a> Engine<'a> {
         self.schedule.total_units()
     }
 
+    /// Runs the engine for job `job`: its progress is committed with each unit, and its end
+    /// (success, Ctrl-C or failure) is recorded in a transaction of its own.
+    pub(super) fn for_job(mut self, job: JobId) -> Engine<'a> {
+        let passes_total = (self.next_unit..self.total_units())
+            .map(|u| self.schedule.unit_items(u) as i64)
+            .sum();
+        self.job = Some(JobTally {
+            job,
+            items: self.data.len() as i64,
+            passes_total,
+            passes_done: 0,
+        });
+        self
+    }
+
     pub(super) fn run(
         mut self,
+        command_start: Instant,
+        progress: &mut dyn Progress,
+        cancel: &AtomicBool,
+    ) -> Result<Outcome> {
+        let outcome = self.run_units(command_start, progress, cancel);
+        if let Some(tally) = self.job {
+            let (state, error) = match &outcome {
+                Ok(Outcome::Succeeded(_) | Outcome::AlreadySucceeded) => {
+                    (JobState::Succeeded, None)
+                }
+                Ok(Outcome::Interrupted { .. }) => (JobState::Interrupted, None),
+                Err(e) => (JobState::Failed, Some(e.to_string())),
+            };
+            let summary = serde_json::json!({
+                "units_done": self.next_unit,
+                "units_total": self.total_units(),
+                "items": tally.items,
+            });
+            // Best effort: the outcome stands even if the database can no longer take it.
+            let _ = self
+                .store
+                .finish_job(tally.job, state, &summary, error.as_deref());
+        }
+        outcome
+    }
+
+    fn run_units(
+        &mut self,
         command_start: Instant,
         progress: &mut dyn Progress,
         cancel: &AtomicBool,
@@ -261,11 +333,16 @@ impl<'a> Engine<'a> {
             let unit = self.next_unit;
             let started = Instant::now();
             let keep_going = || !cancel.load(Ordering::SeqCst);
-            let commit = match self.compute_unit(unit, started, &keep_going)? {
+            let mut commit = match self.compute_unit(unit, started, &keep_going)? {
                 Some(commit) if keep_going() => commit,
                 // The unit in flight is dropped whole: nothing of it was written.
                 _ => return self.interrupted(),
             };
+            // Skipped units count as done: their work turned out not to be needed.
+            let items = (unit..unit + 1 + commit.skip.len())
+                .map(|u| self.schedule.unit_items(u) as i64)
+                .sum::<i64>();
+            commit.job = self.job.map(|tally| tally.after(items));
             let commit_start = Instant::now();
             let committed = self.store.commit_batch(&commit);
             in_commits += commit_start.elapsed();
@@ -278,6 +355,9 @@ impl<'a> Engine<'a> {
                 return Err(e);
             }
             self.next_unit = unit + 1 + commit.skip.len();
+            if let Some(tally) = &mut self.job {
+                tally.passes_done += items;
+            }
             testhook::pause_if_requested(PausePoint::AfterCommit, unit, Some(cancel));
             progress.unit_committed(&UnitCommitted {
                 batch_number: unit,
@@ -417,6 +497,7 @@ impl<'a> Engine<'a> {
             embed_time_ms,
             vectors,
             groups: None,
+            job: None,
         }))
     }
 
@@ -470,6 +551,7 @@ impl<'a> Engine<'a> {
             embed_time_ms: None,
             vectors: None,
             groups: Some(outcome.commit),
+            job: None,
         })
     }
 

@@ -62,9 +62,11 @@ impl ProjectLock {
             match file.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
+                    let (pid, job) = read_holder(&mut file).unwrap_or(("unknown".into(), None));
                     return Err(Error::ProjectLocked {
                         project: project.to_string(),
-                        pid: read_pid(&mut file).unwrap_or_else(|| "unknown".to_string()),
+                        pid,
+                        job,
                     });
                 }
                 Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
@@ -105,6 +107,34 @@ pub(super) fn check_directory(db: &Path) -> Result<()> {
     Err(Error::DatabaseDirMissing {
         db: db.to_path_buf(),
         dir: dir.to_path_buf(),
+    })
+}
+
+impl ProjectLock {
+    /// Names the job this lock is held for, beside the pid, so a refused writer can name it.
+    pub fn set_job(&self, job: i64) {
+        let mut file = &self.file;
+        // Best effort: the lock holds without the name.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| write!(file, "{} {job}", std::process::id()));
+    }
+}
+
+/// The refusal a second writer gets while a live process holds the project's lock (naming
+/// its pid, and its job once it has one), if one does.
+pub fn locked(db: &Path, project: &str) -> Option<Error> {
+    let mut file = File::open(lock_path(db, project)).ok()?;
+    let (pid, job) = read_holder(&mut file)?;
+    let alive = pid
+        .parse::<libc::pid_t>()
+        // Signal 0 only checks that the process exists.
+        .is_ok_and(|p| unsafe { libc::kill(p, 0) } == 0);
+    alive.then(|| Error::ProjectLocked {
+        project: project.to_string(),
+        pid,
+        job,
     })
 }
 
@@ -150,11 +180,17 @@ fn is_stopped(pid: libc::pid_t) -> bool {
         .is_some_and(|state| state == "T" || state == "t")
 }
 
+/// The lock file's `pid [job]`: the holder's pid, and the job it runs once it has one.
+fn read_holder(file: &mut File) -> Option<(String, Option<i64>)> {
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    let mut words = text.split_whitespace();
+    let pid = words.next()?.to_string();
+    Some((pid, words.next().and_then(|job| job.parse().ok())))
+}
+
 fn read_pid(file: &mut File) -> Option<String> {
-    let mut pid = String::new();
-    file.read_to_string(&mut pid).ok()?;
-    let pid = pid.trim();
-    (!pid.is_empty()).then(|| pid.to_string())
+    read_holder(file).map(|(pid, _)| pid)
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 
 use super::config::stored_config;
 use super::export::{self, ClusterExportRow, ExportRow, KeywordRow};
+use super::jobs::JobView;
 use super::lock;
 use super::status::{self, StatusReport};
 use crate::error::{Error, Result};
 use crate::input::ItemKind;
-use crate::store::Store;
+use crate::store::{JobId, Store};
 
 /// An open database, for reading.
 pub struct Reader {
@@ -67,6 +68,21 @@ impl Reader {
         each: impl FnMut(ExportRow) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         export::export_items(&self.store, project, each)
+    }
+
+    /// Jobs, newest first: every project's, or `project`'s.
+    pub fn jobs(&self, project: Option<&str>) -> Result<Vec<JobView>> {
+        Ok(self
+            .store
+            .jobs(project)?
+            .into_iter()
+            .map(|job| JobView::of(&self.db, job))
+            .collect())
+    }
+
+    /// Job `job`, if there is one.
+    pub fn job(&self, job: JobId) -> Result<Option<JobView>> {
+        Ok(self.store.job(job)?.map(|job| JobView::of(&self.db, job)))
     }
 
     /// The raw bytes of the project's newest checkpoint (to compare runs bit for bit).

@@ -4,14 +4,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::config::stored_config;
+use super::config::{RunConfig, stored_config};
 use super::create::attach_model;
 use super::engine::Engine;
 use super::events::{Outcome, Progress};
-use super::{Embedder, lock};
+use super::{Embedder, jobs, lock};
 use crate::error::{Error, Result};
-use crate::input;
-use crate::store::{RunStatus, Store};
+use crate::input::{self, Dataset};
+use crate::store::{JobKind, RunRecord, RunStatus, Store};
 
 /// Continues `project` from its last committed unit. `input_override` points at a moved input
 /// file; either way its blake3 must match the one recorded at create, as the sentence model's
@@ -32,13 +32,39 @@ pub fn resume(
         Ok(_) | Err(Error::SchemaTooOld { .. }) => {}
         Err(e) => return Err(e),
     }
-    let _lock = lock::ProjectLock::acquire(db, project)?;
+    let lock = lock::ProjectLock::acquire(db, project)?;
     let store = Store::open(db)?;
     let run = store.find_run(project)?;
     if run.status == RunStatus::Succeeded {
         return Ok(Outcome::AlreadySucceeded);
     }
-    let config = stored_config(&run)?;
+    let job = store.start_job(project, JobKind::Resume, run.n_items as i64)?;
+    lock.set_job(job);
+    // From here on, a failure is the job's: recorded with it, then reported.
+    let (config, data) = match read_again(&run, input_override, model_dir, progress) {
+        Ok(read) => read,
+        Err(e) => return Err(jobs::failed(db, job, e)),
+    };
+    let plan = config.plan(data.len());
+    let engine = store
+        .reset_abandoned(run.run_id)
+        .and_then(|()| Engine::new(store, run, config, plan, &data));
+    match engine {
+        Ok(engine) => engine.for_job(job).run(command_start, progress, cancel),
+        Err(e) => Err(jobs::failed(db, job, e)),
+    }
+}
+
+/// The run's config, and its input read again and checked against the recorded hash (and the
+/// sentence model against the recorded one).
+fn read_again(
+    run: &RunRecord,
+    input_override: Option<&Path>,
+    model_dir: Option<&Path>,
+    progress: &mut dyn Progress,
+) -> Result<(RunConfig, Dataset)> {
+    let project = &run.project;
+    let config = stored_config(run)?;
     let input_path =
         input_override.map_or_else(|| PathBuf::from(&run.input_path), Path::to_path_buf);
     let changed = |found: String| Error::InputChanged {
@@ -66,7 +92,5 @@ pub fn resume(
             )));
         }
     }
-    let plan = config.plan(data.len());
-    store.reset_abandoned(run.run_id)?;
-    Engine::new(store, run, config, plan, &data)?.run(command_start, progress, cancel)
+    Ok((config, data))
 }

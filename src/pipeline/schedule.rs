@@ -133,6 +133,14 @@ impl Schedule {
         next.min(final_pass)..final_pass
     }
 
+    /// The items unit `unit` processes, as planned (a grouping unit's: the balanced share).
+    pub fn unit_items(&self, unit: usize) -> usize {
+        match self.step(unit) {
+            Step::Group { chunk } => self.topics(chunk).len() * self.n_items / self.n_topics.max(1),
+            step => self.positions(step).len(),
+        }
+    }
+
     /// Every unit, for the `batch_runs` rows written at create.
     pub fn units(&self) -> Vec<UnitPlan> {
         (0..self.total_units())
@@ -144,17 +152,11 @@ impl Schedule {
                     Step::Final { .. } => (Phase::Final, None),
                     Step::Group { .. } => (Phase::Group, None),
                 };
-                let items = match step {
-                    // Topic sizes are not known yet: the balanced share, for progress.
-                    Step::Group { chunk } => {
-                        self.topics(chunk).len() * self.n_items / self.n_topics.max(1)
-                    }
-                    _ => self.positions(step).len(),
-                };
                 UnitPlan {
                     phase,
                     epoch,
-                    items,
+                    // Topic sizes are not known yet: a grouping unit's balanced share.
+                    items: self.unit_items(unit),
                 }
             })
             .collect()

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::jobs::JobView;
 use super::lock;
 use crate::error::Result;
 use crate::store::{BatchRow, Phase, RunRecord, RunStatus, Store, UnitStatus};
@@ -95,6 +96,9 @@ pub struct StatusReport {
     pub eta_s: Option<f64>,
     pub error: Option<String>,
     pub config: serde_json::Value,
+    /// The project's latest job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batches: Option<Vec<BatchRow>>,
 }
@@ -223,6 +227,11 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
         error: run.error.clone(),
         items_embedded: (config["embedder"] == "minilm").then_some(items_done),
         config,
+        job: store
+            .jobs(Some(&run.project))?
+            .into_iter()
+            .next()
+            .map(|job| JobView::of(db, job)),
         batches: with_batches.then(|| in_flight(rows, status)),
     })
 }

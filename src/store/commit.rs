@@ -87,6 +87,12 @@ impl Store {
             write_vectors(&tx, commit, vectors)?;
         }
         write_titles(&tx, commit)?;
+        if let Some(job) = commit.job {
+            tx.execute(
+                "UPDATE jobs SET items_done = ?2 WHERE job_id = ?1",
+                params![job.job_id, job.items_done],
+            )?;
+        }
         testhook::pause_if_requested(PausePoint::InCommit, commit.batch_number, None);
         tx.commit()?;
         Ok(())

@@ -38,10 +38,17 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../schema/0005_groups_and_columns.sql"),
         then: None,
     },
+    Migration {
+        sql: include_str!("../../schema/0006_jobs.sql"),
+        then: None,
+    },
 ];
 
 /// The first schema with page-level groups, input columns and embedding times.
 pub(super) const GROUPS: i64 = 5;
+
+/// The first schema with job records.
+pub(super) const JOBS: i64 = 6;
 
 /// The first schema whose blob checksums are keyed with their place.
 pub(super) const KEYED_SEALS: i64 = 4;

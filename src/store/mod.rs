@@ -16,6 +16,7 @@ mod file;
 mod migrate;
 
 mod commit;
+mod jobs;
 mod read;
 mod records;
 mod runs;
@@ -37,8 +38,8 @@ use file::{FileId, Found};
 pub use migrate::supported_version;
 pub use records::{
     AssignmentBlock, BatchCommit, BatchRow, ClusterRow, DeletedProject, ExportSnapshot, GroupBlock,
-    GroupRow, GroupsCommit, ItemRow, NewRun, Phase, Placement, RunId, RunRecord, RunStatus,
-    UnitPlan, UnitStatus,
+    GroupRow, GroupsCommit, ItemRow, JobId, JobKind, JobProgress, JobRecord, JobState, NewRun,
+    Phase, Placement, RunId, RunRecord, RunStatus, UnitPlan, UnitStatus,
 };
 
 /// The kbatch database.
@@ -134,6 +135,11 @@ impl Store {
     /// The file has the tables and columns of groups and input columns (schema v5 on).
     fn has_groups(&self) -> bool {
         self.version >= migrate::GROUPS
+    }
+
+    /// The file records jobs (schema v6 on).
+    fn has_jobs(&self) -> bool {
+        self.version >= migrate::JOBS
     }
 
     /// How blobs at `place` are sealed in this database.

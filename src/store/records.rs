@@ -119,6 +119,72 @@ impl UnitStatus {
     }
 }
 
+/// What a job does: one per command that writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    Create,
+    Resume,
+    Add,
+    Refit,
+    Delete,
+}
+
+stored_as_text!(JobKind {
+    Create => "create",
+    Resume => "resume",
+    Add => "add",
+    Refit => "refit",
+    Delete => "delete",
+});
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    /// Stopped by Ctrl-C, or its process was killed (a `running` job whose process is gone).
+    Interrupted,
+}
+
+stored_as_text!(JobState {
+    Pending => "pending",
+    Running => "running",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Interrupted => "interrupted",
+});
+
+pub type JobId = i64;
+
+/// A job as recorded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JobRecord {
+    pub job_id: JobId,
+    pub project: String,
+    pub kind: JobKind,
+    pub state: JobState,
+    pub pid: Option<i64>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub items_total: i64,
+    pub items_done: i64,
+    /// What the job did (a JSON object), once it ended.
+    pub summary: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+/// How far a job got: written with the unit that gets it there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobProgress {
+    pub job_id: JobId,
+    pub items_done: i64,
+}
+
 /// A commit unit as planned at create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnitPlan {
@@ -131,6 +197,8 @@ pub struct UnitPlan {
 /// Everything `create` writes before the first batch runs.
 pub struct NewRun<'a> {
     pub project: &'a str,
+    /// The create job's items, recorded with the run.
+    pub job_items: i64,
     /// Replace a project of that name, in the same transaction.
     pub replace: bool,
     pub config_json: String,
@@ -160,6 +228,8 @@ pub struct DeletedProject {
     pub n_items: usize,
     /// Commit units, done or not.
     pub n_units: usize,
+    /// The `delete` job that records it.
+    pub job: JobId,
 }
 
 /// Where an item sits in the batch plan.
@@ -236,6 +306,8 @@ pub struct BatchCommit {
     pub embed_time_ms: Option<u64>,
     /// A grouping unit's groups.
     pub groups: Option<GroupsCommit>,
+    /// The job this unit advances, and its progress once the unit is in.
+    pub job: Option<JobProgress>,
     pub processing_time_ms: u64,
 }
 

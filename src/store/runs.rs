@@ -3,14 +3,18 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::records::{DeletedProject, NewRun, Phase, RunId, RunRecord, RunStatus};
+use super::jobs::insert_job;
+use super::records::{
+    DeletedProject, JobId, JobKind, JobState, NewRun, Phase, RunId, RunRecord, RunStatus,
+};
 use super::{NOW, Store};
 use crate::error::{Error, Result};
 
 impl Store {
     /// Creates the project, its run, its items and one pending `batch_runs` row per commit unit,
     /// in one transaction.
-    pub fn create_run(&mut self, new: &NewRun<'_>) -> Result<()> {
+    /// Records its job (`create`, running) in the same transaction, and returns it.
+    pub fn create_run(&mut self, new: &NewRun<'_>) -> Result<JobId> {
         let tx = self.begin_write()?;
         let exists: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM projects WHERE name = ?1)",
@@ -84,17 +88,41 @@ impl Store {
                 ])?;
             }
         }
+        let job = insert_job(
+            &tx,
+            new.project,
+            JobKind::Create,
+            JobState::Running,
+            new.job_items,
+        )?;
         tx.commit()?;
-        Ok(())
+        Ok(job)
     }
 
-    /// Removes `project` and everything of its run, in one transaction; returns what it held,
-    /// or `None` if there was no such project.
+    /// Removes `project` and everything of its run, and records the `delete` job, in one
+    /// transaction; returns what it held, or `None` if there was no such project.
     pub fn delete_project(&mut self, project: &str) -> Result<Option<DeletedProject>> {
         let tx = self.begin_write()?;
-        let deleted = delete_project(&tx, project)?;
+        let Some(deleted) = delete_project(&tx, project)? else {
+            return Ok(None);
+        };
+        let job = insert_job(
+            &tx,
+            project,
+            JobKind::Delete,
+            JobState::Succeeded,
+            deleted.n_items as i64,
+        )?;
+        let summary = serde_json::json!({ "items": deleted.n_items, "units": deleted.n_units });
+        tx.execute(
+            &format!(
+                "UPDATE jobs SET items_done = items_total, summary = ?2, finished_at = {NOW}
+                 WHERE job_id = ?1"
+            ),
+            rusqlite::params![job, summary.to_string()],
+        )?;
         tx.commit()?;
-        Ok(deleted)
+        Ok(Some(DeletedProject { job, ..deleted }))
     }
 
     /// The run of `project`.
@@ -251,5 +279,6 @@ fn delete_project(tx: &Connection, project: &str) -> Result<Option<DeletedProjec
     Ok(Some(DeletedProject {
         n_items: n_items as usize,
         n_units: units as usize,
+        job: 0,
     }))
 }

@@ -19,6 +19,7 @@ fn store_with_run(name: &str) -> (Store, RunId) {
         .create_run(&NewRun {
             project: "p",
             replace: false,
+            job_items: 6,
             config_json: "{}".into(),
             seed: 1,
             input_path: "in",
@@ -86,6 +87,7 @@ fn commit(run_id: RunId, batch_number: usize, phase: Phase, start: usize) -> Bat
         skip: 0..0,
         embed_time_ms: None,
         groups: None,
+        job: None,
         processing_time_ms: 1,
     }
 }

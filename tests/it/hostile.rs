@@ -178,7 +178,7 @@ fn a_newer_kbatch_database_is_refused_untouched() {
 }
 
 /// Makes the database at `db` (of a run without groups) look as kbatch wrote it at schema
-/// `version` ≤ 3: plain blake3 checksums, no application id, none of what v5 added.
+/// `version` ≤ 3: plain blake3 checksums, no application id, none of what v5 and v6 added.
 fn age(db: &Path, version: i64) {
     let conn = Connection::open(db).unwrap();
     for (table, blob) in [
@@ -201,6 +201,9 @@ fn age(db: &Path, version: i64) {
             )
             .unwrap();
         }
+    }
+    if version < 6 {
+        conn.execute_batch("DROP TABLE jobs;").unwrap();
     }
     if version < 5 {
         // What schema v5 added: groups, the input's other columns, embedding times.

@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod export;
 mod hostile;
+mod jobs;
 mod keyword_tools;
 mod minilm;
 mod quality;
