@@ -85,6 +85,18 @@ pub struct BatchOutcome {
     pub reassigned: u32,
 }
 
+impl BatchOutcome {
+    /// The outcome of a plain assignment: the labels and their mean squared distance.
+    pub fn assigned(nearest: Vec<Nearest>) -> BatchOutcome {
+        BatchOutcome {
+            batch_inertia: mean_sq_dist(&nearest),
+            nearest,
+            lloyd_iterations: 0,
+            reassigned: 0,
+        }
+    }
+}
+
 /// Rows per cluster that k-means++ seeds from (scikit-learn's MiniBatchKMeans seeds from
 /// 3 × its batch size; faiss trains on 256 rows per centroid).
 const SEED_SAMPLE_PER_CLUSTER: usize = 32;
@@ -178,13 +190,7 @@ pub fn minibatch_step(
 /// (the final pass, and the first half of every mini-batch step).
 pub fn assign_batch(state: &KMeansState, points: &[f32]) -> BatchOutcome {
     let norms = distance::row_sq_norms(points, state.dim);
-    let nearest = assign(points, &norms, &state.centroids, state.dim);
-    BatchOutcome {
-        batch_inertia: mean_sq_dist(&nearest),
-        nearest,
-        lloyd_iterations: 0,
-        reassigned: 0,
-    }
+    BatchOutcome::assigned(assign(points, &norms, &state.centroids, state.dim))
 }
 
 /// Greedy k-means++ (scikit-learn's `_kmeans_plusplus`): `2 + ln k` candidates per step,

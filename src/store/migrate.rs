@@ -30,6 +30,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../schema/0003_item_vectors.sql"),
         then: None,
     },
+    Migration {
+        sql: include_str!("../../schema/0004_distances_skipped.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this build writes.

@@ -97,7 +97,7 @@ impl Store {
             "SELECT batch_number, phase, batch_size, status, items_processed, clusters_touched,
                     titles_touched, batch_inertia, ewa_inertia, converged, lloyd_iterations,
                     reassigned, started_at, completed_at, processing_time_ms, error_message,
-                    epoch, centroid_shift
+                    epoch, centroid_shift, distances_skipped
              FROM batch_runs WHERE run_id = ?1 ORDER BY batch_number",
         )?;
         let rows = stmt.query_map([run_id], |r| {
@@ -116,6 +116,7 @@ impl Store {
                 lloyd_iterations: r.get(10)?,
                 reassigned: r.get(11)?,
                 centroid_shift: r.get(17)?,
+                distances_skipped: r.get(18)?,
                 started_at: r.get(12)?,
                 completed_at: r.get(13)?,
                 processing_time_ms: r.get(14)?,

@@ -213,6 +213,8 @@ pub struct BatchCommit {
     pub converged: bool,
     /// Relative centroid shift of the Lloyd update that ends a refinement epoch.
     pub centroid_shift: Option<f64>,
+    /// Pass units: the share of item-to-centroid distances the bounds skipped.
+    pub distances_skipped: Option<f64>,
     /// Later units this commit marks `skipped` (the refinement epochs left out once converged).
     pub skip: std::ops::Range<usize>,
     pub processing_time_ms: u64,
@@ -242,6 +244,8 @@ pub struct BatchRow {
     pub lloyd_iterations: i64,
     pub reassigned: i64,
     pub centroid_shift: Option<f64>,
+    /// Pass units: the share of item-to-centroid distances the bounds skipped.
+    pub distances_skipped: Option<f64>,
     pub started_at: Option<String>,
     pub completed_at: Option<String>,
     pub processing_time_ms: Option<i64>,
