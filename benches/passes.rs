@@ -81,7 +81,7 @@ fn main() {
         rayon::current_num_threads()
     );
     println!(
-        "epoch\tfull s\tpruned s\tpruned/full\tdistances skipped\tranked items\tdirect per item"
+        "epoch\tfull s\tpruned s\tpruned/full\tdistances skipped\tranked items\tlooked per settled item"
     );
 
     let mut centroids = state.centroids;
@@ -117,7 +117,7 @@ fn main() {
                     pruned_s / full_s,
                     100.0 * pruned.skipped_share(k),
                     pruned.ranked,
-                    pruned.direct as f64 / settled.max(1) as f64
+                    pruned.looked as f64 / settled.max(1) as f64
                 );
                 println!("{line}");
                 rows.push((epoch, full_s, pruned_s, pruned.skipped_share(k)));

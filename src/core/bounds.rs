@@ -90,8 +90,9 @@ pub struct PassAssignment {
     pub bounds: Vec<ItemBounds>,
     /// Items ranked against every centroid (the rest were settled by their bounds).
     pub ranked: usize,
-    /// Distances computed directly for settled items (their own centroid's included).
-    pub direct: usize,
+    /// Other distances computed: each item's own centroid's, and the runner-ups and moved
+    /// centroids items looked at.
+    pub looked: usize,
 }
 
 impl PassAssignment {
@@ -101,7 +102,7 @@ impl PassAssignment {
         if items == 0 {
             return 0.0;
         }
-        let computed = self.ranked * n_clusters + self.direct;
+        let computed = self.ranked * n_clusters + self.looked;
         1.0 - computed as f64 / (items * n_clusters) as f64
     }
 }
@@ -118,8 +119,9 @@ pub fn assign_pass(
     let point_norms = distance::row_sq_norms(points, dim);
     let centroid_norms = distance::row_sq_norms(centroids, dim);
     let margin = Margin::new(dim, &centroid_norms);
-    // Per item: settled by its bounds (direct distances spent), or `None` to rank in full.
+    // Per item: settled by its bounds (distances spent), or `None` to rank in full.
     let mut settled: Vec<Option<(Nearest, ItemBounds, usize)>> = vec![None; n];
+    let mut looked = 0;
     if let Some(prior) = prior {
         assert!(
             prior.labels.len() == n && prior.bounds.len() == n,
@@ -130,8 +132,46 @@ pub fn assign_pass(
             centroids,
             moves: prior.moves,
             margin: &margin,
-            most_direct: (centroids.len() / dim / 8).max(1),
+            most_looks: (centroids.len() / dim / 8).max(1),
         };
+        // First the distance to the own centroid and how many of the centroids that moved most
+        // each item must look at; those looks most items share go through one SGEMM.
+        let first: Vec<(f32, usize)> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let x = &points[i * dim..(i + 1) * dim];
+                check.looks_needed(x, point_norms[i], prior.labels[i], &prior.bounds[i])
+            })
+            .collect();
+        let mut needs: Vec<usize> = first.iter().map(|f| f.1).filter(|&p| p > 0).collect();
+        let shared = if needs.is_empty() {
+            0
+        } else {
+            let at = needs.len() * 9 / 10;
+            *needs.select_nth_unstable(at).1
+        }
+        .min(check.most_looks);
+        let rows: Vec<usize> = (0..n).filter(|&i| shared > 0 && first[i].1 > 0).collect();
+        let movers: Vec<f32> = prior.moves.order[..shared]
+            .iter()
+            .flat_map(|&j| &centroids[j as usize * dim..(j as usize + 1) * dim])
+            .copied()
+            .collect();
+        let mut gathered = Vec::with_capacity(rows.len() * dim);
+        for &i in &rows {
+            gathered.extend_from_slice(&points[i * dim..(i + 1) * dim]);
+        }
+        let row_norms: Vec<f32> = rows.iter().map(|&i| point_norms[i]).collect();
+        let mover_norms: Vec<f32> = prior.moves.order[..shared]
+            .iter()
+            .map(|&j| centroid_norms[j as usize])
+            .collect();
+        let shared_looks = distance::sq_dists(&gathered, &row_norms, &movers, &mover_norms, dim);
+        looked += shared_looks.len();
+        let mut row_of = vec![usize::MAX; n];
+        for (r, &i) in rows.iter().enumerate() {
+            row_of[i] = r;
+        }
         settled
             .par_chunks_mut(distance::BLOCK_ROWS)
             .enumerate()
@@ -140,7 +180,18 @@ pub fn assign_pass(
                 for (offset, out) in settled.iter_mut().enumerate() {
                     let i = start + offset;
                     let x = &points[i * dim..(i + 1) * dim];
-                    *out = check.settle(x, point_norms[i], prior.labels[i], &prior.bounds[i]);
+                    let looks = match row_of[i] {
+                        usize::MAX => &[][..],
+                        r => &shared_looks[r * shared..(r + 1) * shared],
+                    };
+                    *out = check.settle(
+                        x,
+                        point_norms[i],
+                        prior.labels[i],
+                        &prior.bounds[i],
+                        first[i].0,
+                        looks,
+                    );
                 }
             });
     }
@@ -163,12 +214,11 @@ pub fn assign_pass(
     });
     let mut nearest = Vec::with_capacity(n);
     let mut bounds = Vec::with_capacity(n);
-    let mut direct = 0;
     let mut ranks = ranks.into_iter();
     for s in settled {
         let (near, b) = match s {
             Some((near, b, spent)) => {
-                direct += spent;
+                looked += spent;
                 (near, b)
             }
             None => ranks.next().expect("one rank per open item"),
@@ -180,7 +230,7 @@ pub fn assign_pass(
         nearest,
         bounds,
         ranked: open.len(),
-        direct,
+        looked,
     }
 }
 
@@ -224,24 +274,48 @@ struct Check<'a> {
     centroids: &'a [f32],
     moves: &'a Moves,
     margin: &'a Margin,
-    /// Most centroids an item checks directly before it is ranked in full instead.
-    most_direct: usize,
+    /// Most moved centroids an item looks at before it is ranked in full instead.
+    most_looks: usize,
 }
 
 impl Check<'_> {
-    /// For a point `x` (computed squared norm `x_sq`) that was nearest `cluster`, with bounds
-    /// `b` from before the centroids moved: if the kernel must still pick `cluster`, its direct
-    /// squared distance, its new bounds and the direct distances spent.
+    fn row(&self, j: u32) -> &[f32] {
+        &self.centroids[j as usize * self.dim..(j as usize + 1) * self.dim]
+    }
+
+    /// The direct squared distance from `x` to its centroid `cluster`, and how many of the
+    /// centroids that moved most it would look at ([`Check::settle`] looks down to half its
+    /// slack): 0 where its bounds need no look, or cannot settle it.
+    fn looks_needed(&self, x: &[f32], x_sq: f32, cluster: u32, b: &ItemBounds) -> (f32, usize) {
+        let sq_dist = distance::sq_dist_direct(x, self.row(cluster));
+        let own = self.margin.upper(sq_dist);
+        let need = (own + 2.0 * self.margin.error(x_sq)).sqrt() * (1.0 + 1e-12);
+        let slack = f64::from(b.rest) * (1.0 - 1e-12) - need;
+        if slack.is_nan() || slack <= 0.0 {
+            return (sq_dist, 0);
+        }
+        let moved = &self.moves.moved;
+        let looks = self
+            .moves
+            .order
+            .partition_point(|&j| moved[j as usize] >= slack / 2.0);
+        (sq_dist, looks)
+    }
+
+    /// For a point `x` (computed squared norm `x_sq`) that was nearest `cluster` (direct squared
+    /// distance `sq_dist`), with bounds `b` from before the centroids moved, and `looks`, the
+    /// kernel's squared distances to the first centroids of the move order: if the kernel must
+    /// still pick `cluster`, its new bounds and the distances spent.
     fn settle(
         &self,
         x: &[f32],
         x_sq: f32,
         cluster: u32,
         b: &ItemBounds,
+        sq_dist: f32,
+        looks: &[f32],
     ) -> Option<(Nearest, ItemBounds, usize)> {
-        let dim = self.dim;
-        let row = |j: u32| &self.centroids[j as usize * dim..(j as usize + 1) * dim];
-        let sq_dist = distance::sq_dist_direct(x, row(cluster));
+        let row = |j: u32| self.row(j);
         let mut spent = 1;
         let own = self.margin.upper(sq_dist);
         let errors = 2.0 * self.margin.error(x_sq);
@@ -272,25 +346,36 @@ impl Check<'_> {
         }
         let tracked = |j: u32| j == cluster || b.near.iter().any(|&(n, _)| n == j);
         let mut rest = f64::from(b.rest);
-        for (looked, &j) in self
+        for (looked, (at, &j)) in self
             .moves
             .order
             .iter()
-            .filter(|&&j| !tracked(j))
+            .enumerate()
+            .filter(|&(_, &j)| !tracked(j))
             .enumerate()
         {
             let moved = self.moves.moved[j as usize];
-            if moved < slack / 2.0 || (looked == self.most_direct && moved < slack) {
+            if moved < slack / 2.0 || (looked == self.most_looks && moved < slack) {
                 rest -= moved;
                 break;
             }
-            if looked == self.most_direct {
+            if looked == self.most_looks {
                 return None;
             }
-            spent += 1;
+            // The kernel's distance, if it settles the matter; else a direct one.
+            let shared = looks
+                .get(at)
+                .map(|&sq| self.margin.lower_kernel(x_sq, sq))
+                .filter(|&other| other - own > errors);
             // A close one is tracked from now on, in place of the farthest tracked one, which
             // joins the rest.
-            let distance = far_enough(j)?;
+            let distance = match shared {
+                Some(other) => other.sqrt() * (1.0 - 1e-12),
+                None => {
+                    spent += 1;
+                    far_enough(j)?
+                }
+            };
             let farthest = out
                 .near
                 .iter_mut()
@@ -350,6 +435,13 @@ impl Margin {
     /// A direct squared distance rounded down to at most the exact one.
     fn lower(&self, sq_dist: f32) -> f64 {
         f64::from(sq_dist) * (1.0 - 2.0 * self.rel)
+    }
+
+    /// A squared distance from [`distance::sq_dists`], fl(fl(v) + ‖x‖²) clamped at 0, rounded
+    /// down to at most the exact one: v's error, ‖x‖²'s and the add's.
+    fn lower_kernel(&self, x_sq: f32, sq: f32) -> f64 {
+        let (x_sq, sq) = (f64::from(x_sq), f64::from(sq));
+        sq - self.error(x_sq as f32) - 2.0 * self.rel * (x_sq + sq)
     }
 
     /// A lower bound on the distance from the point to any centroid whose kernel value is at
@@ -501,7 +593,7 @@ mod tests {
             ],
             bounds: vec![ItemBounds::NONE; 10],
             ranked: 1,
-            direct: 9,
+            looked: 9,
         };
         // 1 row of 100 and 9 direct distances out of 1000.
         assert!((a.skipped_share(100) - (1.0 - 109.0 / 1000.0)).abs() < 1e-12);
@@ -530,7 +622,7 @@ mod tests {
             centroids: &new,
             moves: &moves,
             margin: &margin,
-            most_direct: 1,
+            most_looks: 1,
         };
         let x_sq = distance::row_sq_norms(&x, 2)[0];
         let before = ItemBounds {
@@ -546,15 +638,25 @@ mod tests {
             ],
             rest: 4.9,
         };
-        let (near, after, spent) = check.settle(&x, x_sq, 0, &before).expect("settled");
+        let (sq_dist, looks) = check.looks_needed(&x, x_sq, 0, &before);
+        assert_eq!(looks, 1, "centroid 2 moved more than half the slack");
+        let (near, after, spent) = check
+            .settle(&x, x_sq, 0, &before, sq_dist, &[])
+            .expect("settled");
         assert_eq!(near.cluster, 0);
         assert!((near.sq_dist - 0.01).abs() < 1e-6);
         assert_eq!((after.near[0], spent), ((1, 2.9), 2));
         assert!(after.rest > 4.8 && after.rest <= 4.9, "{}", after.rest);
-        let no_direct_look = Check {
-            most_direct: 0,
+        // The kernel's distance to centroid 2 (first in the move order) settles it without a
+        // direct look; no look at all cannot.
+        let shared = check
+            .settle(&x, x_sq, 0, &before, sq_dist, &[25.01])
+            .expect("settled");
+        assert_eq!((shared.1, shared.2), (after, 1));
+        let no_look = Check {
+            most_looks: 0,
             ..check
         };
-        assert_eq!(no_direct_look.settle(&x, x_sq, 0, &before), None);
+        assert_eq!(no_look.settle(&x, x_sq, 0, &before, sq_dist, &[]), None);
     }
 }
