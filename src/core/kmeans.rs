@@ -4,6 +4,7 @@
 //! The whole model is the value [`KMeansState`]: state in, state out, so a checkpoint is
 //! exactly this value and a resumed run continues bit for bit.
 
+use super::bounds;
 use super::distance::{self, Nearest};
 use super::rng::Rng;
 use rayon::prelude::*;
@@ -132,23 +133,33 @@ pub fn fit_first_batch(
         rng,
         keep_going,
     )?;
-    let mut nearest = assign(points, &norms, &centroids, dim);
+    // Lloyd's passes prune with the bounds of the pass before: the same bits, far less work.
+    let mut pass = bounds::assign_pass(points, dim, &centroids, None);
     let mut lloyd_iterations = 0;
     let mut reassigned = 0;
     while lloyd_iterations < params.max_iter {
         if !keep_going() {
             return None;
         }
-        let (updated, relocated) = lloyd_update(params.metric, points, dim, &nearest, &centroids);
+        let (updated, relocated) =
+            lloyd_update(params.metric, points, dim, &pass.nearest, &centroids);
         lloyd_iterations += 1;
         reassigned += relocated;
         let shift = relative_shift(&centroids, &updated);
+        let moves = bounds::Moves::between(&centroids, &updated, dim);
         centroids = updated;
-        nearest = assign(points, &norms, &centroids, dim);
+        let labels: Vec<u32> = pass.nearest.iter().map(|n| n.cluster).collect();
+        let prior = bounds::Prior {
+            labels: &labels,
+            bounds: &pass.bounds,
+            moves: &moves,
+        };
+        pass = bounds::assign_pass(points, dim, &centroids, Some(prior));
         if shift < params.tol {
             break;
         }
     }
+    let nearest = pass.nearest;
     let mut counts = vec![0.0; k];
     for n in &nearest {
         counts[n.cluster as usize] += 1.0;
