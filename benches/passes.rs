@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use kbatch::core::bounds::{Moves, PassAssignment, Prior, assign_pass};
+use kbatch::core::bounds::{Moves, PassAssignment, assign_pass};
 use kbatch::core::distance;
 use kbatch::core::kmeans::{self, ClusterSums, Metric, Params};
 use kbatch::core::rng::Rng;
@@ -94,18 +94,8 @@ fn main() {
         let pass = match &prior {
             None => full,
             Some((before, moves)) => {
-                let labels: Vec<u32> = before.nearest.iter().map(|n| n.cluster).collect();
                 let start = Instant::now();
-                let pruned = assign_pass(
-                    &points,
-                    dim,
-                    &centroids,
-                    Some(Prior {
-                        labels: &labels,
-                        bounds: &before.bounds,
-                        moves,
-                    }),
-                );
+                let pruned = before.next(&points, dim, &centroids, moves);
                 let pruned_s = start.elapsed().as_secs_f64();
                 assert!(
                     pruned.nearest == full.nearest,

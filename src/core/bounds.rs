@@ -105,6 +105,24 @@ impl PassAssignment {
         let computed = self.ranked * n_clusters + self.looked;
         1.0 - computed as f64 / (items * n_clusters) as f64
     }
+
+    /// The pass after this one over the same `points`, once the centroids have made `moves`
+    /// to `centroids`, pruned by this pass's bounds.
+    pub fn next(
+        &self,
+        points: &[f32],
+        dim: usize,
+        centroids: &[f32],
+        moves: &Moves,
+    ) -> PassAssignment {
+        let labels: Vec<u32> = self.nearest.iter().map(|n| n.cluster).collect();
+        let prior = Prior {
+            labels: &labels,
+            bounds: &self.bounds,
+            moves,
+        };
+        assign_pass(points, dim, centroids, Some(prior))
+    }
 }
 
 /// Assigns `points` (row-major, `dim` columns) to their nearest centroid, skipping, for items
@@ -498,17 +516,7 @@ mod tests {
         for pass in 0..passes {
             let full = assign_pass(&points, dim, &centroids, None);
             if let Some((before, moves)) = &prior {
-                let labels: Vec<u32> = before.nearest.iter().map(|n| n.cluster).collect();
-                let pruned = assign_pass(
-                    &points,
-                    dim,
-                    &centroids,
-                    Some(Prior {
-                        labels: &labels,
-                        bounds: &before.bounds,
-                        moves,
-                    }),
-                );
+                let pruned = before.next(&points, dim, &centroids, moves);
                 let bits = |a: &PassAssignment| {
                     a.nearest
                         .iter()

@@ -353,32 +353,45 @@ fn dot_portable(x: &[f32], y: &[f32]) -> f32 {
 /// Lanes of the argmin: one AVX-512 register of f32, or two AVX2 ones.
 const LANES: usize = 16;
 
-/// The index of the smallest `dots[j] + norms[j]` (the lowest index among equals) and that value.
-fn argmin_shifted(dots: &[f32], norms: &[f32]) -> (u32, f32) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { argmin_shifted_avx512(dots, norms) };
+/// `fn $name(dots, norms)`: `$lanes` compiled for AVX-512F, for AVX2 or for neither, whichever
+/// the CPU has, chosen at run time.
+macro_rules! dispatched {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident = $lanes:ident -> $ret:ty) => {
+        $(#[$doc])*
+        $vis fn $name(dots: &[f32], norms: &[f32]) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512(dots: &[f32], norms: &[f32]) -> $ret {
+                    $lanes(dots, norms)
+                }
+                #[target_feature(enable = "avx2")]
+                fn avx2(dots: &[f32], norms: &[f32]) -> $ret {
+                    $lanes(dots, norms)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F, checked just above.
+                    return unsafe { avx512(dots, norms) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2, checked just above.
+                    return unsafe { avx2(dots, norms) };
+                }
+            }
+            $lanes(dots, norms)
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { argmin_shifted_avx2(dots, norms) };
-        }
-    }
-    argmin_shifted_lanes(dots, norms)
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn argmin_shifted_avx512(dots: &[f32], norms: &[f32]) -> (u32, f32) {
-    argmin_shifted_lanes(dots, norms)
+dispatched! {
+    /// The index of the smallest `dots[j] + norms[j]` (the lowest index among equals) and that
+    /// value.
+    fn argmin_shifted = argmin_shifted_lanes -> (u32, f32)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn argmin_shifted_avx2(dots: &[f32], norms: &[f32]) -> (u32, f32) {
-    argmin_shifted_lanes(dots, norms)
+dispatched! {
+    /// [`argmin_shifted`] that also keeps the runner-up: the smallest value at any other index.
+    pub fn argmin2_shifted = argmin2_shifted_lanes -> Ranked
 }
 
 /// Branch-free per-lane minima that LLVM vectorises at the caller's target features. Each lane
@@ -418,34 +431,6 @@ fn argmin_shifted_lanes(dots: &[f32], norms: &[f32]) -> (u32, f32) {
         }
     }
     winner
-}
-
-/// [`argmin_shifted`] that also keeps the runner-up: the smallest value at any other index.
-pub fn argmin2_shifted(dots: &[f32], norms: &[f32]) -> Ranked {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { argmin2_shifted_avx512(dots, norms) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { argmin2_shifted_avx2(dots, norms) };
-        }
-    }
-    argmin2_shifted_lanes(dots, norms)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn argmin2_shifted_avx512(dots: &[f32], norms: &[f32]) -> Ranked {
-    argmin2_shifted_lanes(dots, norms)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn argmin2_shifted_avx2(dots: &[f32], norms: &[f32]) -> Ranked {
-    argmin2_shifted_lanes(dots, norms)
 }
 
 /// Per lane the first minimum and the smallest other value; the winner is the first minimum

@@ -148,13 +148,7 @@ pub fn fit_first_batch(
         let shift = relative_shift(&centroids, &updated);
         let moves = bounds::Moves::between(&centroids, &updated, dim);
         centroids = updated;
-        let labels: Vec<u32> = pass.nearest.iter().map(|n| n.cluster).collect();
-        let prior = bounds::Prior {
-            labels: &labels,
-            bounds: &pass.bounds,
-            moves: &moves,
-        };
-        pass = bounds::assign_pass(points, dim, &centroids, Some(prior));
+        pass = pass.next(points, dim, &centroids, &moves);
         if shift < params.tol {
             break;
         }
