@@ -66,7 +66,7 @@ def kbatch(binary, npy, k, seed, extra, workdir):
     return wall, labels, status
 
 
-def superkmeans(npy, k, seed):
+def run_superkmeans(npy, k, seed):
     from superkmeans import SuperKMeans
 
     start = time.monotonic()
@@ -77,7 +77,7 @@ def superkmeans(npy, k, seed):
     return time.monotonic() - start, np.asarray(labels)
 
 
-def faiss_kmeans(npy, k, seed):
+def run_faiss(npy, k, seed):
     import faiss
 
     faiss.omp_set_num_threads(THREADS)
@@ -116,11 +116,11 @@ def main():
     parser.add_argument("--big-seeds", type=int, default=1)
     args = parser.parse_args()
     import faiss
-    import superkmeans
     import sklearn
+    import superkmeans as skm
 
     print("numpy %s, superkmeans %s, faiss %s, scikit-learn %s; %d threads; load average %s" % (
-        np.__version__, superkmeans.__version__, faiss.__version__, sklearn.__version__,
+        np.__version__, skm.__version__, faiss.__version__, sklearn.__version__,
         THREADS, open("/proc/loadavg").read().split()[0]))
     table = []
     with tempfile.TemporaryDirectory() as workdir:
@@ -131,8 +131,8 @@ def main():
         for seed in range(args.seeds):
             wall, labels, _ = kbatch(args.kbatch, args.banking77, 77, seed, [], workdir)
             runs["kbatch"].append((wall, labels))
-            runs["superkmeans"].append(superkmeans(args.banking77, 77, seed))
-            runs["faiss"].append(faiss_kmeans(args.banking77, 77, seed))
+            runs["superkmeans"].append(run_superkmeans(args.banking77, 77, seed))
+            runs["faiss"].append(run_faiss(args.banking77, 77, seed))
         scores = {}
         for tool, results in runs.items():
             walls = [w for w, _ in results]
@@ -162,7 +162,7 @@ def main():
                 if name == "kbatch default" and seed == 0:
                     status_default = status
                 print("%s, seed %d: %.2f s" % (name, seed, wall), flush=True)
-            for name, run in (("superkmeans", superkmeans), ("faiss", faiss_kmeans)):
+            for name, run in (("superkmeans", run_superkmeans), ("faiss", run_faiss)):
                 wall, labels = run(args.big, 1000, seed)
                 results.setdefault(name, []).append((wall, objective(x, labels)))
                 print("%s, seed %d: %.2f s" % (name, seed, wall), flush=True)
