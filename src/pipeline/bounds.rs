@@ -1,7 +1,8 @@
-//! The bounds the passes over all items prune with (refinement epochs, the final pass): per plan
-//! position the label and bounds its chunk got in the previous pass (36 bytes an item). A cache that saves
-//! time, never state: a pass gives the same bits with or without it (see `core::bounds`), so
-//! it is not committed, and after a restart the chunks simply run in full once.
+//! The bounds the passes over all items prune with (refinement epochs, the final pass): per
+//! plan position the label and bounds its chunk got in the previous pass, 72 bytes an item. A
+//! cache that saves time, never state: a pass gives the same bits with or without it (see
+//! `core::bounds`), so it is not committed, and after a restart the chunks simply run in full
+//! once.
 
 use std::ops::Range;
 
