@@ -221,8 +221,11 @@ def scale(tmp):
           f"{groups:,} groups")
     # Inside topics the grouping computed sum(m_t^2)/2 similarities; all pairs would be n^2/2.
     export = kbatch("--db", db, "export", "--project", "s", "--clusters").stdout
-    sizes = [int(r["size"]) for r in csv.DictReader(io.StringIO(export, newline=""))]
-    inside = sum(m * m for m in sizes) / 2
+    # One row per page: a topic's size is the sum of its pages'.
+    topic_sizes = collections.Counter()
+    for r in csv.DictReader(io.StringIO(export, newline="")):
+        topic_sizes[r.get("topic_id") or r["cluster_id"]] += int(r["size"])
+    inside = sum(m * m for m in topic_sizes.values()) / 2
     all_pairs = n * n / 2
     print(f"- pairs compared inside topics: {inside:.3g}; all pairs: {all_pairs:.3g} "
           f"({all_pairs / inside:.0f}x): at the grouping's own rate, "
