@@ -6,6 +6,7 @@
 //! and results do not depend on the number of threads.
 
 pub mod admission;
+pub mod bounds;
 pub mod distance;
 pub mod embedder;
 pub mod groups;

@@ -547,6 +547,7 @@ fn run_units(
             phase: commit.phase,
             epoch: source.epoch(unit),
             centroid_shift: commit.stats.centroid_shift,
+            distances_skipped: commit.stats.distances_skipped,
             items: commit.items,
             batch_inertia: commit.stats.batch_inertia,
             lloyd_iterations: commit.stats.lloyd_iterations,

@@ -6,6 +6,7 @@
 //! uninterrupted one. The units are laid out by [`Schedule`].
 
 mod add;
+mod bounds;
 mod config;
 mod create;
 mod delete;

@@ -27,6 +27,7 @@ impl Store {
             lloyd_iterations: commit.lloyd_iterations,
             reassigned: commit.reassigned,
             centroid_shift: commit.centroid_shift,
+            distances_skipped: commit.distances_skipped,
             processing_time_ms: commit.processing_time_ms,
             embed_time_ms: commit.embed_time_ms,
         };
@@ -134,6 +135,7 @@ fn complete_unit(
              SET status = 'completed', items_processed = ?3, clusters_touched = ?4,
                  titles_touched = ?5, batch_inertia = ?6, ewa_inertia = ?7, converged = ?8,
                  lloyd_iterations = ?11, reassigned = ?12, centroid_shift = ?13,
+                 distances_skipped = ?15,
                  started_at = coalesce(started_at, {NOW}), completed_at = {NOW},
                  processing_time_ms = ?9, embed_time_ms = ?14, error_message = NULL
              WHERE run_id = ?1 AND batch_number = ?2 AND phase = ?10
@@ -154,6 +156,7 @@ fn complete_unit(
             stats.reassigned,
             stats.centroid_shift,
             stats.embed_time_ms.map(|ms| ms as i64),
+            stats.distances_skipped,
         ],
     )?;
     if updated != 1 {

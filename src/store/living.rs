@@ -120,7 +120,7 @@ impl Store {
         Ok(job)
     }
 
-    /// The adds and refits of a run, in the order they started (none before schema v7).
+    /// The adds and refits of a run, in the order they started (none before schema v8).
     pub fn job_plans(&self, run_id: RunId) -> Result<Vec<JobPlan>> {
         if !self.has_living() {
             return Ok(Vec::new());

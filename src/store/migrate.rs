@@ -43,7 +43,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         then: None,
     },
     Migration {
-        sql: include_str!("../../schema/0007_living_projects.sql"),
+        sql: include_str!("../../schema/0007_distances_skipped.sql"),
+        then: None,
+    },
+    Migration {
+        sql: include_str!("../../schema/0008_living_projects.sql"),
         then: None,
     },
 ];
@@ -54,8 +58,11 @@ pub(super) const GROUPS: i64 = 5;
 /// The first schema with job records.
 pub(super) const JOBS: i64 = 6;
 
+/// The first schema recording the distances a pass unit skipped.
+pub(super) const SKIPPED_DISTANCES: i64 = 7;
+
 /// The first schema with adds and refits (job plans, admission thresholds, create jobs).
-pub(super) const LIVING: i64 = 7;
+pub(super) const LIVING: i64 = 8;
 
 /// The first schema whose blob checksums are keyed with their place.
 pub(super) const KEYED_SEALS: i64 = 4;

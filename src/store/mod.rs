@@ -145,7 +145,7 @@ impl Store {
         self.version >= migrate::JOBS
     }
 
-    /// The file records adds and refits (schema v7 on).
+    /// The file records adds and refits (schema v8 on).
     fn has_living(&self) -> bool {
         self.version >= migrate::LIVING
     }

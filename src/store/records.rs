@@ -306,6 +306,8 @@ pub struct BatchCommit {
     pub converged: bool,
     /// Relative centroid shift of the Lloyd update that ends a refinement epoch.
     pub centroid_shift: Option<f64>,
+    /// Pass units: the share of item-to-centroid distances the bounds skipped.
+    pub distances_skipped: Option<f64>,
     /// Later units this commit marks `skipped` (the refinement epochs left out once converged).
     pub skip: std::ops::Range<usize>,
     /// Of `processing_time_ms`, the time spent embedding the unit's keywords.
@@ -338,6 +340,8 @@ pub struct UnitStats {
     pub lloyd_iterations: u32,
     pub reassigned: u32,
     pub centroid_shift: Option<f64>,
+    /// Pass units: the share of item-to-centroid distances the bounds skipped.
+    pub distances_skipped: Option<f64>,
     pub processing_time_ms: u64,
     pub embed_time_ms: Option<u64>,
 }
@@ -453,6 +457,8 @@ pub struct BatchRow {
     pub lloyd_iterations: i64,
     pub reassigned: i64,
     pub centroid_shift: Option<f64>,
+    /// Pass units: the share of item-to-centroid distances the bounds skipped.
+    pub distances_skipped: Option<f64>,
     pub started_at: Option<String>,
     pub completed_at: Option<String>,
     pub processing_time_ms: Option<i64>,
@@ -482,9 +488,9 @@ pub struct ExportSnapshot {
     pub group_blocks: Vec<GroupBlock>,
     /// Headers of the input's other columns (keyword files); their values are in `items`.
     pub extra_columns: Vec<String>,
-    /// The job that created the run (none before schema v7, or before jobs were recorded).
+    /// The job that created the run (none before schema v8, or before jobs were recorded).
     pub create_job: Option<JobId>,
-    /// The adds and refits, in order (none before schema v7).
+    /// The adds and refits, in order (none before schema v8).
     pub plans: Vec<JobPlan>,
 }
 

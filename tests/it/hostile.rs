@@ -179,7 +179,7 @@ fn a_newer_kbatch_database_is_refused_untouched() {
 }
 
 /// Makes the database at `db` (of a run without groups) look as kbatch wrote it at schema
-/// `version` ≤ 3: plain blake3 checksums, no application id, none of what v5 and v6 added.
+/// `version` ≤ 3: plain blake3 checksums, no application id, none of what v5 and later added.
 fn age(db: &Path, version: i64) {
     let conn = Connection::open(db).unwrap();
     for (table, blob) in [
@@ -203,11 +203,15 @@ fn age(db: &Path, version: i64) {
             .unwrap();
         }
     }
-    if version < 7 {
+    if version < 8 {
         conn.execute_batch(
             "DROP TABLE job_plans; DROP TABLE admission; ALTER TABLE runs DROP COLUMN create_job;",
         )
         .unwrap();
+    }
+    if version < 7 {
+        conn.execute_batch("ALTER TABLE batch_runs DROP COLUMN distances_skipped;")
+            .unwrap();
     }
     if version < 6 {
         conn.execute_batch("DROP TABLE jobs;").unwrap();

@@ -1,4 +1,4 @@
--- kbatch schema v7: living projects. `add` places new items into a finished project (joining
+-- kbatch schema v8: living projects. `add` places new items into a finished project (joining
 -- the nearest cluster when close enough, else clustering them into new clusters), `refit`
 -- runs Lloyd epochs over every item from the current centroids. Both are jobs whose commit
 -- units continue the project's unit numbers in batch_runs (phases 'assign' and 'pool' for
