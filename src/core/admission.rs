@@ -3,11 +3,13 @@
 //!
 //! A cluster admits an item whose squared distance to its centroid is within the distance most
 //! of the cluster's own members are within: the [`ADMIT_SHARE`] quantile of its members'
-//! squared distances (nearest rank), one threshold per cluster. Measured on banking77 (README,
-//! "Living projects"), per-cluster thresholds beat one global threshold: a tight topic keeps
-//! out items a loose one would take, and the other way round.
+//! squared distances (nearest rank), one threshold per cluster, so a tight topic keeps out
+//! items a loose one would take, and the other way round.
 
-/// Share of a cluster's own members within its admission distance.
+/// Share of a cluster's own members within its admission distance. On banking77 (README,
+/// "Living projects on banking77") 0.92 admits 0.91 of the held-out items of known intents and
+/// pools 0.32 of the unseen ones; in the scikit-learn stand-in measured beside it, 0.95 (the
+/// 5% similarity quantile) pools only about a quarter.
 pub const ADMIT_SHARE: f64 = 0.92;
 
 /// Per cluster `0..n_clusters`, the squared distance within which [`ADMIT_SHARE`] of its

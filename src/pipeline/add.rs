@@ -34,14 +34,15 @@ use super::Embedder;
 use super::config::RunConfig;
 use super::create::load_model;
 use super::events::{AddSummary, IngestNotes, JobSummary, Outcome, Progress, RunTimings};
-use super::living::{ItemFacts, Project, chunk_bounds, chunk_of, group_units};
-use super::lock;
+use super::living::{self, ItemFacts, Project, chunk_bounds, chunk_of, group_units};
 use super::resume::{Inputs, check_model};
 use crate::core::admission;
 use crate::core::kmeans::Metric;
 use crate::error::{Error, Result};
 use crate::input::{self, Dataset, ItemKind, ReadOptions, keyword_key};
-use crate::store::{self, ItemRow, JobState, NewAddition, NewItem, Place, RunRecord, Seal, Store};
+use crate::store::{
+    self, ItemRow, JobPlan, JobState, NewAddition, NewItem, Place, RunRecord, Seal, Store,
+};
 
 /// What `add` is asked to do.
 #[derive(Debug, Clone)]
@@ -78,6 +79,14 @@ pub(super) struct AddPlan {
     pub retitle: bool,
 }
 
+impl AddPlan {
+    /// The plan an add stored with its job.
+    pub fn stored(job_plan: &JobPlan) -> Result<AddPlan> {
+        serde_json::from_str(&job_plan.plan)
+            .map_err(|e| Error::Params(format!("the add's stored plan is unreadable: {e}")))
+    }
+}
+
 /// Reads `request.input`, compares it with the project and places its new items. Bad input,
 /// or an input that does not match the project, fails before anything is written.
 pub fn add(
@@ -88,16 +97,7 @@ pub fn add(
 ) -> Result<Outcome> {
     let command_start = Instant::now();
     check_request(request)?;
-    lock::check_directory(db)?;
-    // A file that is not kbatch's is refused before a lock file is made beside it.
-    match Store::open_read_only(db) {
-        Ok(_) | Err(Error::SchemaTooOld { .. }) => {}
-        Err(e) => return Err(e),
-    }
-    let lock = lock::ProjectLock::acquire(db, request.project)?;
-    let mut store = Store::open(db)?;
-    let project = Project::load(&store, store.find_run(request.project)?)?;
-    project.check_finished(&store)?;
+    let (lock, mut store, project) = living::open_finished(db, request.project)?;
     if request.min_similarity.is_some() && project.config.metric != Metric::Cosine {
         return Err(Error::Params(
             "--min-similarity needs a cosine project".into(),

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use super::add::AddPlan;
 use super::config::{RunConfig, stored_config};
 use super::engine::{placements, reported_distance};
 use super::living::{POOLED, chunk_of, totals};
@@ -140,7 +141,7 @@ impl Committed {
         }
         let mut added_by = vec![create_job; n_items];
         for plan in plans.iter().filter(|p| p.kind == JobKind::Add) {
-            let chunks = assign_units(plan);
+            let chunks = AddPlan::stored(plan)?.chunks;
             for item in plan.items() {
                 added_by[item] = Some(plan.job_id);
                 let chunk = chunk_of(plan.n_items, chunks, item - plan.first_item);
@@ -233,14 +234,6 @@ impl Committed {
     fn has_groups(&self) -> bool {
         self.config.groups.is_some()
     }
-}
-
-/// The assign units of an add, as its plan records them.
-fn assign_units(plan: &crate::store::JobPlan) -> usize {
-    serde_json::from_str::<serde_json::Value>(&plan.plan)
-        .ok()
-        .and_then(|plan| plan["chunks"].as_u64())
-        .map_or(1, |c| c as usize)
 }
 
 /// Item rows by item index: rows as stored when every item has one, with rows made up for the

@@ -16,6 +16,7 @@ use super::config::{RunConfig, stored_config};
 use super::engine::reported_distance;
 use super::events::{JobSummary, Outcome, Progress, RunTimings, UnitCommitted};
 use super::jobs::JobTally;
+use super::lock::{self, ProjectLock};
 use super::row_cache::{self, RowCache};
 use crate::core::distance;
 use crate::core::kmeans::{KMeansState, Metric};
@@ -30,6 +31,22 @@ use crate::testhook::{self, PausePoint};
 
 /// The label of a new item that joined no cluster, until its `add`'s pool unit places it.
 pub(super) const POOLED: u32 = u32::MAX;
+
+/// Opens a project for a new add or refit: a file that is not kbatch's is refused before a
+/// lock file is made beside it, then the project's lock is taken, and the project is refused
+/// while an earlier job's units are unfinished.
+pub(super) fn open_finished(db: &Path, name: &str) -> Result<(ProjectLock, Store, Project)> {
+    lock::check_directory(db)?;
+    match Store::open_read_only(db) {
+        Ok(_) | Err(Error::SchemaTooOld { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let lock = ProjectLock::acquire(db, name)?;
+    let store = Store::open(db)?;
+    let project = Project::load(&store, store.find_run(name)?)?;
+    project.check_finished(&store)?;
+    Ok((lock, store, project))
+}
 
 /// A project's items and clusters, all of them: the create's, then each add's.
 pub(super) struct Project {

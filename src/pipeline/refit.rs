@@ -16,10 +16,9 @@ use super::engine::reported_distance;
 use super::events::{JobSummary, Outcome, Progress, RefitSummary};
 use super::grouping::Grouper;
 use super::living::{
-    ItemFacts, JobRun, Project, Rows, UnitSource, group_units, load_state, normalized,
-    read_create_input,
+    self, ItemFacts, JobRun, Project, Rows, UnitSource, chunk_bounds, group_units, load_state,
+    normalized, read_create_input,
 };
-use super::lock;
 use super::resume::Inputs;
 use crate::core::distance::Nearest;
 use crate::core::kmeans::{self, ClusterSums, KMeansState};
@@ -103,15 +102,7 @@ pub fn refit(
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
     let command_start = Instant::now();
-    lock::check_directory(db)?;
-    match Store::open_read_only(db) {
-        Ok(_) | Err(Error::SchemaTooOld { .. }) => {}
-        Err(e) => return Err(e),
-    }
-    let lock = lock::ProjectLock::acquire(db, request.project)?;
-    let mut store = Store::open(db)?;
-    let project = Project::load(&store, store.find_run(request.project)?)?;
-    project.check_finished(&store)?;
+    let (lock, mut store, project) = living::open_finished(db, request.project)?;
     let facts = project.item_facts(&store)?;
     let create_data = Rows::new(&project, &facts)
         .needs_create_input()
@@ -439,8 +430,7 @@ impl RefitJob {
     /// A grouping unit: its share of the topics split into page-level groups afresh.
     fn group(&mut self, store: &Store, unit: usize, chunk: usize) -> Result<UnitCommit> {
         let n_topics = self.state.counts.len();
-        let units = self.plan.group_units.max(1);
-        let topics = chunk * n_topics / units..(chunk + 1) * n_topics / units;
+        let topics = chunk_bounds(n_topics, self.plan.group_units, chunk);
         self.rows.load_stored(store, self.project.n_items)?;
         let grouper = self
             .grouper

@@ -13,7 +13,7 @@ use crate::core::embedder::SentenceEmbedder;
 use crate::core::kmeans::{self, KMeansState, Params};
 use crate::core::rng::Rng;
 use crate::core::titles::{ClusterBook, ClusterSummary};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::input::ItemKind;
 use crate::pipeline::Embedder;
 use crate::pipeline::create::load_model;
@@ -88,8 +88,7 @@ pub(in crate::pipeline) fn continue_add(
     progress: &mut dyn Progress,
 ) -> Result<JobRun> {
     let project = Project::load(&store, run)?;
-    let plan: AddPlan = serde_json::from_str(&job_plan.plan)
-        .map_err(|e| Error::Params(format!("the add's stored plan is unreadable: {e}")))?;
+    let plan = AddPlan::stored(&job_plan)?;
     let facts = project.item_facts(&store)?;
     let mut rows = Rows::new(&project, &facts);
     let model = match (project.kind(), project.config.embedder) {

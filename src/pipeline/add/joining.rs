@@ -11,6 +11,7 @@ use crate::core::groups;
 use crate::core::titles::ItemAttrs;
 use crate::error::Result;
 use crate::pipeline::grouping::{GroupedTopics, Grouper};
+use crate::pipeline::living::chunk_bounds;
 use crate::store::{GroupBlock, GroupRow, Phase, Store, UnitCommit, UnitStats};
 
 impl AddJob {
@@ -23,8 +24,7 @@ impl AddJob {
         chunk: usize,
     ) -> Result<Option<UnitCommit>> {
         let n_topics = self.state.counts.len();
-        let units = self.plan.group_units.max(1);
-        let topics = chunk * n_topics / units..(chunk + 1) * n_topics / units;
+        let topics = chunk_bounds(n_topics, self.plan.group_units, chunk);
         self.rows.load_stored(store, self.project.n_items)?;
         let grouper = self
             .grouper
