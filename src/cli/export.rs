@@ -99,6 +99,7 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
                 "group",
                 "is_group_title",
                 "similarity",
+                "added_by",
             ];
             csv.row(
                 header
@@ -116,6 +117,7 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
                     row.page.title,
                     row.page.is_title.to_string(),
                     format!("{:.4}", row.similarity),
+                    id(row.added_by),
                 ];
                 csv.row(fixed.into_iter().chain(row.extra))?;
             }
@@ -133,6 +135,7 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
             if groups {
                 header.extend(["group_id", "group", "is_group_title"]);
             }
+            header.push("added_by");
             csv.row(&header)?;
             reader.export_items(project, |row| -> anyhow::Result<()> {
                 let mut record = vec![
@@ -147,6 +150,7 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
                 if let Some(page) = row.page {
                     record.extend([id(page.group_id), page.title, page.is_title.to_string()]);
                 }
+                record.push(id(row.added_by));
                 csv.row(&record)?;
                 Ok(())
             })?;
@@ -225,8 +229,8 @@ fn topic_id(id: Option<u32>) -> String {
     id.map_or_else(|| pipeline::NO_CLUSTER.to_string(), |c| c.to_string())
 }
 
-/// A group id, empty for none.
-fn id(id: Option<u32>) -> String {
+/// An id (a group's, a job's), empty for none.
+fn id(id: Option<impl ToString>) -> String {
     id.map(|g| g.to_string()).unwrap_or_default()
 }
 

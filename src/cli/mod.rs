@@ -1,12 +1,14 @@
 //! The command line: parses flags, calls the pipeline, prints. The only place that prints and
 //! the only user of `anyhow`.
 
+mod add;
 mod create;
 mod delete;
 mod export;
 mod install_model;
 mod jobs;
 mod progress;
+mod refit;
 mod report;
 mod resume;
 mod status;
@@ -45,8 +47,12 @@ struct Cli {
 enum Command {
     /// Create a project from an input file and run it to completion
     Create(create::CreateArgs),
-    /// Continue a project from its last committed batch
+    /// Continue a project from its last committed batch (whichever job stopped)
     Resume(resume::ResumeArgs),
+    /// Add new items to a finished project: each joins its nearest cluster or a new one
+    Add(add::AddArgs),
+    /// Run Lloyd epochs over every item from the current centroids, then regroup
+    Refit(refit::RefitArgs),
     /// Show progress of one project, or one line per project
     Status(status::StatusArgs),
     /// Write the items (or groups) of the committed batches as CSV
@@ -96,6 +102,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Create(args) => create::run(&db, args),
         Command::Resume(args) => resume::run(&db, args),
+        Command::Add(args) => add::run(&db, args),
+        Command::Refit(args) => refit::run(&db, args),
         Command::Status(args) => status::run(&db, args),
         Command::Export(args) => export::run(&Reader::open(&db)?, &args),
         Command::Delete(args) => delete::run(&db, args),
@@ -140,6 +148,12 @@ fn finish(
         Outcome::Succeeded(timings) => {
             if !quiet {
                 say(&report::finished(project, &timings));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Finished(timings, summary) => {
+            if !quiet {
+                say(&report::job_finished(project, &timings, &summary));
             }
             Ok(ExitCode::SUCCESS)
         }

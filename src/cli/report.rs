@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use crate::pipeline::{IngestNotes, JobView, KeywordColumns, RunPhase, RunTimings, StatusReport};
+use crate::pipeline::{
+    IngestNotes, JobSummary, JobView, KeywordColumns, RunPhase, RunTimings, StatusReport,
+};
 
 /// What ingest found, as one line.
 pub fn ingest_notes(notes: &IngestNotes) -> String {
@@ -269,6 +271,42 @@ pub fn finished(project: &str, t: &RunTimings) -> String {
         t.total_units,
         t.in_commits.as_secs_f64(),
         100.0 * t.in_commits.as_secs_f64() / wall.max(1e-9),
+    )
+}
+
+/// The closing line of an `add` or a `refit`.
+pub fn job_finished(project: &str, t: &RunTimings, summary: &JobSummary) -> String {
+    let wall = t.wall.as_secs_f64();
+    let what = match summary {
+        JobSummary::Add(a) => {
+            let known = format!(
+                "{} already in the project ({} volumes updated)",
+                a.duplicates, a.volumes_updated
+            );
+            if a.added == 0 {
+                format!("read {} items: {known}; nothing added", a.read)
+            } else {
+                format!(
+                    "read {} items: {known}; added {}: {} joined existing clusters, {} pooled \
+                     into {} new clusters",
+                    a.read, a.added, a.assigned, a.pooled, a.new_clusters
+                )
+            }
+        }
+        JobSummary::Refit(r) => format!(
+            "refit {} items in {} clusters over {} epochs{}: {} items changed cluster",
+            r.items,
+            t.n_clusters,
+            r.epochs,
+            r.centroid_shift
+                .map(|s| format!(" (last centroid shift {s:.2e})"))
+                .unwrap_or_default(),
+            r.changed
+        ),
+    };
+    format!(
+        "project {project}: {what}; {} batches committed in {wall:.3} s",
+        t.total_units
     )
 }
 

@@ -110,30 +110,12 @@ pub fn topic_pages(
 ) -> TopicPages {
     let local = group_topic(rows, dim, threshold);
     let mut grouped = vec![false; items.len()];
+    for &i in local.iter().flatten() {
+        grouped[i] = true;
+    }
     let mut groups: Vec<PageGroup> = local
         .iter()
-        .map(|members| {
-            let c = centre(rows, dim, members);
-            let mut ranked: Vec<(i64, f32, usize, usize)> = members
-                .iter()
-                .map(|&i| {
-                    grouped[i] = true;
-                    let sim = distance::dot(&rows[i * dim..(i + 1) * dim], &c);
-                    (volume(items[i]), sim, text_len(items[i]), items[i])
-                })
-                .collect();
-            ranked.sort_by(|a, b| {
-                b.0.cmp(&a.0)
-                    .then(b.1.total_cmp(&a.1))
-                    .then(a.2.cmp(&b.2))
-                    .then(a.3.cmp(&b.3))
-            });
-            PageGroup {
-                members: members.iter().map(|&i| items[i]).collect(),
-                volume: ranked.iter().map(|r| r.0).sum(),
-                title_order: ranked.into_iter().map(|r| r.3).collect(),
-            }
-        })
+        .map(|members| page_group(items, rows, dim, members, &volume, &text_len))
         .collect();
     groups.sort_by(|a, b| {
         b.volume
@@ -160,6 +142,38 @@ pub fn topic_pages(
         ungrouped,
         title_page,
         ungrouped_title: title_page.is_none().then_some(best_single).flatten(),
+    }
+}
+
+/// A group of the rows `members` (indices into `rows`, ascending; `items[i]` is the caller's
+/// index of row `i`), its members ranked for its title: highest volume, then most similar to
+/// the group's centre, then the shortest text, then the lowest index.
+pub fn page_group(
+    items: &[usize],
+    rows: &[f32],
+    dim: usize,
+    members: &[usize],
+    volume: &impl Fn(usize) -> i64,
+    text_len: &impl Fn(usize) -> usize,
+) -> PageGroup {
+    let c = centre(rows, dim, members);
+    let mut ranked: Vec<(i64, f32, usize, usize)> = members
+        .iter()
+        .map(|&i| {
+            let sim = distance::dot(&rows[i * dim..(i + 1) * dim], &c);
+            (volume(items[i]), sim, text_len(items[i]), items[i])
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then(b.1.total_cmp(&a.1))
+            .then(a.2.cmp(&b.2))
+            .then(a.3.cmp(&b.3))
+    });
+    PageGroup {
+        members: members.iter().map(|&i| items[i]).collect(),
+        volume: ranked.iter().map(|r| r.0).sum(),
+        title_order: ranked.into_iter().map(|r| r.3).collect(),
     }
 }
 
@@ -412,6 +426,84 @@ fn join_leftovers(
     }
 }
 
+/// What new items did in a topic that already has groups (a living project's `add`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicAdditions {
+    /// Per new item (in the order given), the existing group it joined, if any.
+    pub joined: Vec<Option<usize>>,
+    /// Groups formed among the new items that joined none, as indices into `rows`, ascending.
+    pub formed: Vec<Vec<usize>>,
+}
+
+/// Places a topic's new items among its existing groups. `rows` are unit vectors; `groups` are
+/// the existing groups' members and `new` the new items, all as indices into `rows`, every new
+/// item after every old member (items are numbered in the order they came). Three steps:
+/// 1. each new item joins the existing group whose centre is most similar to it, if that
+///    similarity is ≥ `threshold` (centres fixed while items join; ties: the earlier group);
+/// 2. in every group that took newcomers, while any member, old or new, is less similar than
+///    `threshold` to the group's centre (which the newcomers moved), the newcomer least similar
+///    to it leaves: no old member ever leaves its group, and the invariant holds again;
+/// 3. the new items that joined no group are grouped among themselves as a topic is
+///    ([`group_topic`]); the rest are pages of their own.
+pub fn extend_topic(
+    rows: &[f32],
+    dim: usize,
+    threshold: f32,
+    groups: &[Vec<usize>],
+    new: &[usize],
+) -> TopicAdditions {
+    let row = |i: usize| &rows[i * dim..(i + 1) * dim];
+    let centres: Vec<Vec<f32>> = groups.iter().map(|g| centre(rows, dim, g)).collect();
+    let mut joined: Vec<Option<usize>> = new
+        .iter()
+        .map(|&i| {
+            let (best, sim) = centres
+                .iter()
+                .enumerate()
+                .map(|(g, c)| (g, distance::dot(row(i), c)))
+                .fold((0, f32::NEG_INFINITY), |best, cur| {
+                    if cur.1 > best.1 { cur } else { best }
+                });
+            (sim >= threshold).then_some(best)
+        })
+        .collect();
+    for (g, old) in groups.iter().enumerate() {
+        loop {
+            let newcomers: Vec<usize> = (0..new.len()).filter(|&n| joined[n] == Some(g)).collect();
+            if newcomers.is_empty() {
+                break;
+            }
+            let members: Vec<usize> = old
+                .iter()
+                .copied()
+                .chain(newcomers.iter().map(|&n| new[n]))
+                .collect();
+            let c = centre(rows, dim, &members);
+            let sim = |i: usize| distance::dot(row(i), &c);
+            if members.iter().all(|&i| sim(i) >= threshold) {
+                break;
+            }
+            // The least similar newcomer leaves (ties: the later one).
+            let leaving = newcomers
+                .iter()
+                .copied()
+                .min_by(|&a, &b| sim(new[a]).total_cmp(&sim(new[b])).then(b.cmp(&a)))
+                .expect("newcomers is not empty");
+            joined[leaving] = None;
+        }
+    }
+    let left: Vec<usize> = (0..new.len()).filter(|&n| joined[n].is_none()).collect();
+    let left_rows: Vec<f32> = left
+        .iter()
+        .flat_map(|&n| row(new[n]).iter().copied())
+        .collect();
+    let formed = group_topic(&left_rows, dim, threshold)
+        .into_iter()
+        .map(|group| group.into_iter().map(|l| new[left[l]]).collect())
+        .collect();
+    TopicAdditions { joined, formed }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -575,6 +667,110 @@ mod tests {
             let rows = clumps(seed, n_clumps, per, dim, noise);
             let groups = group_topic(&rows, dim, t);
             check_invariants(&rows, dim, t, &groups);
+        }
+    }
+
+    /// Old groups with their newcomers, then the groups formed among the new items.
+    fn after_extension(
+        old_groups: &[Vec<usize>],
+        new: &[usize],
+        placed: &TopicAdditions,
+    ) -> Vec<Vec<usize>> {
+        let mut groups: Vec<Vec<usize>> = old_groups
+            .iter()
+            .enumerate()
+            .map(|(g, old)| {
+                let joined = new
+                    .iter()
+                    .zip(&placed.joined)
+                    .filter(|(_, j)| **j == Some(g))
+                    .map(|(&i, _)| i);
+                old.iter().copied().chain(joined).collect()
+            })
+            .collect();
+        groups.extend(placed.formed.iter().cloned());
+        groups
+    }
+
+    #[test]
+    fn a_newcomer_joins_the_group_it_is_close_to_and_others_group_together() {
+        let dim = 2;
+        let rows = unit_rows(
+            &[
+                1.0, 0.0, 1.0, 0.05, // an old group around (1, 0)
+                0.0, 1.0, // an old item in no group
+                1.0, 0.02, // close to the group
+                -1.0, 0.0, -1.0, 0.04, // two newcomers close to each other only
+                0.0, -1.0, // a newcomer close to nothing
+            ],
+            dim,
+        );
+        let placed = extend_topic(&rows, dim, 0.9, &[vec![0, 1]], &[3, 4, 5, 6]);
+        assert_eq!(placed.joined, [Some(0), None, None, None]);
+        assert_eq!(placed.formed, [vec![4, 5]]);
+    }
+
+    #[test]
+    fn a_newcomer_that_would_pull_the_centre_off_its_members_leaves() {
+        // Members at ±0.3 rad around 0 are at cos 0.9553 of their centre; a newcomer at 0.2
+        // rad is closer still, but pulls the centre 0.07 rad its way, which leaves the member
+        // at -0.3 at cos 0.933: the newcomer leaves, the old group stays as it was.
+        let dim = 2;
+        let angle = |a: f32| [a.cos(), a.sin()];
+        let rows: Vec<f32> = [-0.3, 0.3, 0.2].iter().flat_map(|&a| angle(a)).collect();
+        let t = 0.955;
+        let c = centre(&rows, dim, &[0, 1]);
+        assert!(
+            distance::dot(&rows[4..6], &c) >= t,
+            "the newcomer is close enough to join"
+        );
+        let placed = extend_topic(&rows, dim, t, &[vec![0, 1]], &[2]);
+        assert_eq!(placed.joined, [None]);
+        check_invariants(
+            &rows,
+            dim,
+            t,
+            &after_extension(&[vec![0, 1]], &[2], &placed),
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// After new items join a topic's groups or form their own, every group (old members,
+        /// newcomers) keeps the invariants, old members stay where they were, and formed groups
+        /// hold new items only.
+        #[test]
+        fn newcomers_keep_every_group_tight(
+            seed in 0u64..1000,
+            n_clumps in 1usize..5,
+            per in 2usize..10,
+            noise in 0.01f32..0.5,
+            t in 0.6f32..0.98,
+            split in 0.2f64..0.9,
+        ) {
+            let dim = 12;
+            let rows = clumps(seed, n_clumps, per, dim, noise);
+            let m = rows.len() / dim;
+            // Old items are a seeded sample; new items come after them, as an add numbers them.
+            let mut rng = Rng::for_stream(seed, 1);
+            let mut order: Vec<usize> = (0..m).collect();
+            for i in (1..m).rev() {
+                order.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            let reordered: Vec<f32> = order
+                .iter()
+                .flat_map(|&i| rows[i * dim..(i + 1) * dim].iter().copied())
+                .collect();
+            let n_old = ((m as f64 * split) as usize).clamp(1, m - 1);
+            let old_groups = group_topic(&reordered[..n_old * dim], dim, t);
+            let new: Vec<usize> = (n_old..m).collect();
+            let placed = extend_topic(&reordered, dim, t, &old_groups, &new);
+            prop_assert_eq!(placed.joined.len(), new.len());
+            for formed in &placed.formed {
+                prop_assert!(formed.iter().all(|&i| i >= n_old));
+            }
+            check_invariants(&reordered, dim, t, &after_extension(&old_groups, &new, &placed));
         }
     }
 }

@@ -137,6 +137,29 @@ impl ClusterBook {
             .collect()
     }
 
+    /// Makes room for `n` more clusters, numbered after the existing ones, without titles.
+    pub fn add_clusters(&mut self, n: usize) {
+        let total = self.titles.len() + n;
+        self.ranked.resize(total, BTreeSet::new());
+        self.titles.resize(total, None);
+    }
+
+    pub fn n_clusters(&self) -> usize {
+        self.titles.len()
+    }
+
+    /// As [`ClusterBook::refresh`], but a changed cluster for which `keep(cluster)` holds keeps
+    /// the title it has (a living project's `add` renames no topic a content plan refers to).
+    pub fn refresh_except(
+        &mut self,
+        attrs: ItemAttrs<'_>,
+        keep: impl Fn(u32) -> bool,
+    ) -> Vec<ClusterSummary> {
+        self.dirty
+            .retain(|&c| !keep(c) || self.titles[c as usize].is_none());
+        self.refresh(attrs)
+    }
+
     /// Items placed in `clusters` and close enough to title one (the `--min-similarity`
     /// outliers are left out), by cluster, ascending.
     pub fn members_of(
@@ -244,6 +267,33 @@ mod tests {
         let summary = book.refresh(attrs);
         // 1, 2, 3 share the top volume; 2 and 3 are nearest; 3 is shorter.
         assert_eq!(summary[0].title, "dd");
+    }
+
+    #[test]
+    fn kept_titles_stay_and_new_clusters_get_theirs() {
+        let texts = strings(&["old best", "louder newcomer", "fresh"]);
+        let volumes = [10, 99, 5];
+        let attrs = ItemAttrs {
+            texts: Some(&texts),
+            volumes: Some(&volumes),
+            max_title_distance: None,
+        };
+        let mut book = ClusterBook::new(3, 1);
+        book.place(attrs, 0, 0, 0.1);
+        book.refresh(attrs);
+        book.add_clusters(1);
+        book.place(attrs, 1, 0, 0.1);
+        book.place(attrs, 2, 1, 0.1);
+        let changed = book.refresh_except(attrs, |c| c == 0);
+        assert_eq!(changed.len(), 1, "{changed:?}");
+        assert_eq!(
+            (book.title(0), book.title(1)),
+            (Some("old best"), Some("fresh"))
+        );
+        // Asked to, the cluster takes its new best member.
+        book.place(attrs, 1, 0, 0.2);
+        book.refresh_except(attrs, |_| false);
+        assert_eq!(book.title(0), Some("louder newcomer"));
     }
 
     #[test]

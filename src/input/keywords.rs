@@ -35,6 +35,11 @@ pub const MAX_KEYWORD_CHARS: usize = 1000;
 /// a "header" is more likely a keyword that happens to be called "keyword".
 const HEADER_SEARCH_LINES: usize = 10;
 
+/// What makes two keywords the same: their trimmed text, case-folded.
+pub fn keyword_key(keyword: &str) -> String {
+    keyword.trim().to_lowercase()
+}
+
 pub(super) fn read_txt(path: &Path, text: &str) -> Result<Dataset> {
     let mut list = KeywordList::default();
     for (index, line) in text::lines(text).enumerate() {
@@ -366,7 +371,7 @@ impl KeywordList {
             }
         }
         let volume = volume.unwrap_or(0);
-        match self.index_of.get(&keyword.to_lowercase()) {
+        match self.index_of.get(&keyword_key(keyword)) {
             Some(&first) => {
                 self.merged += 1;
                 self.volumes[first] = self.volumes[first]
@@ -374,8 +379,7 @@ impl KeywordList {
                     .ok_or_else(|| Error::input(path, Some(line), "summed volume overflows"))?;
             }
             None => {
-                self.index_of
-                    .insert(keyword.to_lowercase(), self.texts.len());
+                self.index_of.insert(keyword_key(keyword), self.texts.len());
                 self.texts.push(keyword.to_string());
                 self.volumes.push(volume);
                 if let (Some(all), Some(values)) = (self.extra.as_mut(), extra) {

@@ -10,6 +10,7 @@ mod npy;
 mod records;
 mod text;
 
+pub use keywords::keyword_key;
 pub use text::Encoding;
 
 use std::collections::HashMap;

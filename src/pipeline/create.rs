@@ -8,6 +8,7 @@ use super::config::{Settings, resolve_config};
 use super::engine::{Engine, placements};
 use super::events::{IngestNotes, Outcome, Progress};
 use super::{Embedder, jobs, lock};
+use crate::core::embedder::SentenceEmbedder;
 use crate::embed;
 use crate::error::{Error, Result};
 use crate::input::{self, Dataset, ItemKind, ReadOptions, Vectors};
@@ -121,6 +122,16 @@ pub(super) fn attach_model(
     model_dir: Option<&Path>,
     progress: &mut dyn Progress,
 ) -> Result<String> {
+    let (model, weights) = load_model(model_dir, progress)?;
+    data.vectors = Vectors::Model(model);
+    Ok(weights)
+}
+
+/// The sentence model (installed first if it is missing), and the blake3 of its weights.
+pub(super) fn load_model(
+    model_dir: Option<&Path>,
+    progress: &mut dyn Progress,
+) -> Result<(Box<dyn SentenceEmbedder>, String)> {
     let dir = model_dir.map_or_else(embed::default_model_dir, Path::to_path_buf);
     if !embed::install::is_installed(&dir) {
         progress.installing_model(&dir);
@@ -128,8 +139,7 @@ pub(super) fn attach_model(
     }
     let model = embed::MiniLm::load(&dir)?;
     let weights = input::hash_file(&dir.join(embed::WEIGHTS_FILE))?;
-    data.vectors = Vectors::Model(Box::new(model));
-    Ok(weights)
+    Ok((Box::new(model), weights))
 }
 
 /// `kbatch install-model`: installs the sentence model into `model_dir` (else the default

@@ -10,6 +10,7 @@ use super::bounds::BoundsCache;
 use super::config::RunConfig;
 use super::events::{Outcome, Progress, RunTimings, UnitCommitted};
 use super::grouping::Grouper;
+use super::jobs::JobTally;
 use super::row_cache::{self, RowCache};
 use super::schedule::{Schedule, Step};
 use crate::core::bounds;
@@ -21,39 +22,13 @@ use crate::core::titles::{ClusterBook, ItemAttrs};
 use crate::error::{Error, Result};
 use crate::input::{Dataset, Vectors};
 use crate::store::{
-    self, AssignmentBlock, BatchCommit, ClusterRow, EncodedState, JobId, JobProgress, JobState,
-    Phase, Place, Placement, RunRecord, RunStatus, Seal, Store, UnitStatus,
+    self, AssignmentBlock, BatchCommit, ClusterRow, EncodedState, JobId, JobState, Phase, Place,
+    Placement, RunRecord, RunStatus, Seal, Store, UnitStatus,
 };
 use crate::testhook::{self, PausePoint};
 
 /// Keywords a model embeds between two looks at the cancel flag.
-const EMBED_SLICE: usize = 1024;
-
-/// A job's progress. Its units process every item several times (batches, epochs, the final
-/// pass, grouping); `items_done` is the share of those item-passes done, in items, so that a
-/// job over 1,000 items reads 500/1,000 halfway through its work, whatever its units.
-#[derive(Debug, Clone, Copy)]
-struct JobTally {
-    job: JobId,
-    items: i64,
-    passes_total: i64,
-    passes_done: i64,
-}
-
-impl JobTally {
-    /// The progress to commit with a unit of `passes` item-passes.
-    fn after(self, passes: i64) -> JobProgress {
-        let done = self.passes_done + passes;
-        JobProgress {
-            job_id: self.job,
-            items_done: if done >= self.passes_total {
-                self.items
-            } else {
-                (self.items as i128 * done as i128 / self.passes_total.max(1) as i128) as i64
-            },
-        }
-    }
-}
+pub(super) const EMBED_SLICE: usize = 1024;
 
 /// Each item's plan position, by item index.
 fn positions_by_item(plan: &BatchPlan) -> Vec<usize> {
@@ -301,7 +276,7 @@ impl<'a> Engine<'a> {
         let outcome = self.run_units(command_start, progress, cancel);
         if let Some(tally) = self.job {
             let (state, error) = match &outcome {
-                Ok(Outcome::Succeeded(_) | Outcome::AlreadySucceeded) => {
+                Ok(Outcome::Succeeded(_) | Outcome::AlreadySucceeded | Outcome::Finished(..)) => {
                     (JobState::Succeeded, None)
                 }
                 Ok(Outcome::Interrupted { .. }) => (JobState::Interrupted, None),

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::input::KeywordColumns;
 use crate::store::Phase;
 
@@ -46,10 +48,12 @@ pub trait Progress {
     }
 }
 
-/// How a `create` or `resume` ended.
+/// How a `create`, `resume`, `add` or `refit` ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Succeeded(RunTimings),
+    /// An `add` or a `refit` (or the `resume` that finished one) succeeded.
+    Finished(RunTimings, JobSummary),
     AlreadySucceeded,
     /// Stopped between units by the cancel flag; `done_units` are committed.
     Interrupted {
@@ -81,4 +85,42 @@ pub struct IngestNotes {
     pub skipped_blank: usize,
     /// The layout detected in a keyword CSV.
     pub columns: Option<KeywordColumns>,
+}
+
+/// What an `add` or a `refit` did: the summary its job records.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum JobSummary {
+    Add(AddSummary),
+    Refit(RefitSummary),
+}
+
+/// What an `add` did with its input's items.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AddSummary {
+    /// Items the input gave (its own duplicate keywords merged, as `create` merges them).
+    pub read: usize,
+    /// Items already in the project, not added again.
+    pub duplicates: usize,
+    /// Of those, keywords whose volume the input changed.
+    pub volumes_updated: usize,
+    /// New items.
+    pub added: usize,
+    /// New items that joined an existing cluster.
+    pub assigned: usize,
+    /// New items that joined none, clustered into new clusters.
+    pub pooled: usize,
+    pub new_clusters: usize,
+}
+
+/// What a `refit` did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefitSummary {
+    pub items: usize,
+    /// Items whose cluster differs from the one they had before the refit.
+    pub changed: usize,
+    /// Lloyd epochs run.
+    pub epochs: u32,
+    /// The relative centroid shift of the last epoch.
+    pub centroid_shift: Option<f64>,
 }

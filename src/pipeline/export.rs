@@ -5,14 +5,15 @@
 
 use std::collections::HashMap;
 
+use super::add::AddPlan;
 use super::config::{RunConfig, stored_config};
 use super::engine::{placements, reported_distance};
+use super::living::{POOLED, chunk_of, totals};
 use crate::core::distance::Nearest;
-use crate::core::plan::BatchPlan;
 use crate::core::terms;
 use crate::error::Error;
 use crate::input::ItemKind;
-use crate::store::{ExportSnapshot, GroupRow, ItemRow, RunRecord, Store};
+use crate::store::{ExportSnapshot, GroupRow, ItemRow, JobId, JobKind, RunRecord, Store};
 
 /// Distinctive terms listed per group.
 const TOP_TERMS: usize = 5;
@@ -34,6 +35,9 @@ pub struct ExportRow {
     pub batch: usize,
     /// Runs with groups: the item's page, as for keywords.
     pub page: Option<Page>,
+    /// The job that added the item (the create job for the create's items); `None` in a
+    /// database that did not record it.
+    pub added_by: Option<JobId>,
 }
 
 /// Where an item lands in the content plan: its group, or a page of its own.
@@ -72,6 +76,8 @@ pub struct KeywordRow {
     pub page: Page,
     /// Cosine similarity to the topic's centroid.
     pub similarity: f64,
+    /// The job that added the keyword (the create job for the create's keywords).
+    pub added_by: Option<JobId>,
     /// The keyword's values in the input's other columns, in the file's order.
     pub extra: Vec<String>,
 }
@@ -84,10 +90,11 @@ pub(super) fn item_kind(store: &Store, project: &str) -> Result<ItemKind, Error>
 /// A run's committed state, joined: every committed item with its label, placement and group.
 struct Committed {
     config: RunConfig,
-    /// (item index, label, clustering batch), in item order.
+    /// (item index, label, commit unit that placed it: its clustering batch, or for an added
+    /// item its add's unit), in item order.
     labelled: Vec<(usize, Nearest, usize)>,
     titles: HashMap<u32, String>,
-    /// By item index; empty for inputs without ids, texts or volumes.
+    /// By item index; empty when no item has a row.
     items: Vec<ItemRow>,
     /// By group id (ids run from 0 without gaps).
     groups: Vec<GroupRow>,
@@ -96,6 +103,8 @@ struct Committed {
     /// Per topic, whether a committed grouping unit covered it.
     grouped_topics: Vec<bool>,
     extra_columns: Vec<String>,
+    /// Per item, the job that added it.
+    added_by: Vec<Option<JobId>>,
 }
 
 impl Committed {
@@ -108,24 +117,50 @@ impl Committed {
             groups,
             group_blocks,
             extra_columns,
+            create_job,
+            plans,
         } = store.export_snapshot(run.run_id)?;
-        let plan: BatchPlan = config.plan(run.n_items);
-        let mut by_position: Vec<Option<Nearest>> = vec![None; run.n_items];
+        let (n_items, mut n_clusters) = totals(run, &plans);
+        let mut by_position: Vec<Option<Nearest>> = vec![None; n_items];
         for block in &blocks {
             for (slot, &label) in by_position[block.start..].iter_mut().zip(&block.labels) {
-                *slot = Some(label);
+                // A pooled item is placed by its add's pool unit, not before.
+                *slot = Some(label).filter(|l| l.cluster != POOLED);
             }
         }
-        let labelled = placements(&plan)
+        // Where each item sits, which unit placed it, and which job added it. An added item's
+        // plan position is its index.
+        let mut position_of: Vec<usize> = (0..n_items).collect();
+        let mut unit_of: Vec<usize> = vec![0; n_items];
+        for (item, p) in placements(&config.plan(run.n_items))
             .into_iter()
             .enumerate()
-            .filter_map(|(item, p)| by_position[p.position].map(|label| (item, label, p.batch)))
+        {
+            position_of[item] = p.position;
+            unit_of[item] = p.batch;
+        }
+        let mut added_by = vec![create_job; n_items];
+        for plan in plans.iter().filter(|p| p.kind == JobKind::Add) {
+            let chunks = AddPlan::stored(plan)?.chunks;
+            for item in plan.items() {
+                added_by[item] = Some(plan.job_id);
+                let chunk = chunk_of(plan.n_items, chunks, item - plan.first_item);
+                unit_of[item] = plan.first_unit + chunk;
+            }
+        }
+        let labelled: Vec<(usize, Nearest, usize)> = (0..n_items)
+            .filter_map(|item| by_position[position_of[item]].map(|l| (item, l, unit_of[item])))
             .collect();
-        let mut grouped_topics = vec![false; config.n_clusters];
+        for &(_, label, _) in &labelled {
+            n_clusters = n_clusters.max(label.cluster as usize + 1);
+        }
+        let mut grouped_topics = vec![false; n_clusters];
         let mut group_of = HashMap::new();
         for block in &group_blocks {
             for topic in block.start_topic..block.end_topic {
-                grouped_topics[topic as usize] = true;
+                if let Some(slot) = grouped_topics.get_mut(topic as usize) {
+                    *slot = true;
+                }
             }
             group_of.extend(block.members.iter().map(|&(item, g)| (item as usize, g)));
         }
@@ -133,11 +168,12 @@ impl Committed {
             config,
             labelled,
             titles: titles.into_iter().collect(),
-            items,
+            items: complete_rows(items, n_items),
             groups,
             group_of,
             grouped_topics,
             extra_columns,
+            added_by,
         })
     }
 
@@ -200,6 +236,34 @@ impl Committed {
     }
 }
 
+/// Item rows by item index: rows as stored when every item has one, with rows made up for the
+/// items that have none (`.npy` rows, whose id is their index) when only some do.
+fn complete_rows(rows: Vec<ItemRow>, n_items: usize) -> Vec<ItemRow> {
+    if rows.is_empty() || rows.len() == n_items {
+        return rows;
+    }
+    let mut by_index: Vec<Option<ItemRow>> = vec![None; n_items];
+    for row in rows {
+        let index = row.item_idx;
+        if let Some(slot) = by_index.get_mut(index) {
+            *slot = Some(row);
+        }
+    }
+    by_index
+        .into_iter()
+        .enumerate()
+        .map(|(item_idx, row)| {
+            row.unwrap_or_else(|| ItemRow {
+                item_idx,
+                item_id: item_idx.to_string(),
+                text: None,
+                volume: None,
+                extra: None,
+            })
+        })
+        .collect()
+}
+
 /// Calls `each` for every committed item of an embedding run, by item index, from one
 /// consistent snapshot. `each`'s own errors (a closed pipe, say) pass through unchanged.
 pub(super) fn export_items<E: From<Error>>(
@@ -228,6 +292,7 @@ pub(super) fn export_items<E: From<Error>>(
             distance: committed.distance(label),
             batch,
             page,
+            added_by: committed.added_by[item],
         })?;
     }
     Ok(())
@@ -396,6 +461,7 @@ fn paged_rows(committed: &Committed) -> Vec<PagedRow> {
                     topic: committed.title(topic_id),
                     page,
                     similarity: 1.0 - committed.distance(label),
+                    added_by: committed.added_by[item],
                     extra,
                 },
                 item,

@@ -17,6 +17,17 @@ use crate::error::Result;
 use crate::input::Dataset;
 use crate::store::{self, GroupRow, GroupsCommit, Place, RunId, Seal, Store};
 
+/// Groups made for some topics, before they are encoded into a unit's commit.
+#[derive(Default)]
+pub(super) struct GroupedTopics {
+    /// (item, group id) per grouped item.
+    pub pairs: Vec<(u32, u32)>,
+    pub rows: Vec<GroupRow>,
+    pub retitled: Vec<ClusterSummary>,
+    /// Items in the topics, grouped or not.
+    pub n_items: usize,
+}
+
 /// What a grouping unit computed: the groups to write and the topics it renames.
 pub(super) struct GroupingOutcome {
     pub commit: GroupsCommit,
@@ -65,7 +76,34 @@ impl Grouper {
         }
         let members = book.members_of(attrs, topics.clone());
         let dim = data.dim();
-        let stored = self.stored.as_deref();
+        let stored = self.stored.take();
+        let gather = |items: &[usize], rows: &mut Vec<f32>| match stored.as_deref() {
+            Some(all) => {
+                rows.clear();
+                for &item in items {
+                    let at = position_of[item] * dim;
+                    rows.extend_from_slice(&all[at..at + dim]);
+                }
+            }
+            None => data.gather(items, rows),
+        };
+        let grouped = self.group_topics(topics.clone(), &members, book, attrs, dim, &gather);
+        self.stored = stored;
+        Ok(Grouper::outcome(unit, topics, run_id, grouped))
+    }
+
+    /// Splits each topic of `topics` (whose members are `members`, by topic) into page-level
+    /// groups, names the groups, and renames each topic after its best page. `gather` writes
+    /// the vectors of the items it is given, in that order.
+    pub(super) fn group_topics(
+        &mut self,
+        topics: Range<usize>,
+        members: &[Vec<usize>],
+        book: &mut ClusterBook,
+        attrs: ItemAttrs<'_>,
+        dim: usize,
+        gather: &(dyn Fn(&[usize], &mut Vec<f32>) + Sync),
+    ) -> GroupedTopics {
         let threshold = self.similarity;
         let text_len = |i: usize| attrs.texts.map_or(0, |t| t[i].chars().count());
         let volume = |i: usize| attrs.volumes.map_or(0, |v| v[i]);
@@ -75,39 +113,27 @@ impl Grouper {
             .par_iter()
             .map(|items| {
                 let mut rows = Vec::with_capacity(items.len() * dim);
-                match stored {
-                    Some(all) => {
-                        for &item in items {
-                            let at = position_of[item] * dim;
-                            rows.extend_from_slice(&all[at..at + dim]);
-                        }
-                    }
-                    None => data.gather(items, &mut rows),
-                }
+                gather(items, &mut rows);
                 // Groups compare directions, whatever the run's metric.
                 distance::normalize_rows(&mut rows, dim);
                 groups::topic_pages(items, &rows, dim, threshold, volume, text_len)
             })
             .collect();
-        let mut rows = Vec::new();
-        let mut pairs = Vec::new();
-        let mut retitled = Vec::new();
-        for (topic, pages) in topics.clone().zip(&pages) {
+        let mut grouped = GroupedTopics {
+            n_items: members.iter().map(Vec::len).sum(),
+            ..GroupedTopics::default()
+        };
+        for (topic, pages) in topics.zip(&pages) {
             let mut topic_title = None;
             for (g, group) in pages.groups.iter().enumerate() {
-                let group_id = self.next_group_id;
-                self.next_group_id += 1;
-                let (title_item, title) = self.title_for(attrs, &group.title_order, group_id);
-                pairs.extend(group.members.iter().map(|&i| (i as u32, group_id)));
+                let row = self.new_group(attrs, &group.title_order, topic as u32);
+                grouped
+                    .pairs
+                    .extend(group.members.iter().map(|&i| (i as u32, row.group_id)));
                 if pages.title_page == Some(g) {
-                    topic_title = Some(title.clone());
+                    topic_title = Some(row.title.clone());
                 }
-                rows.push(GroupRow {
-                    group_id,
-                    topic_id: topic as u32,
-                    title_item,
-                    title,
-                });
+                grouped.rows.push(row);
             }
             let topic_title = topic_title.or_else(|| {
                 let item = pages.ungrouped_title?;
@@ -116,22 +142,55 @@ impl Grouper {
             if let Some(title) = topic_title
                 && let Some(change) = book.retitle(topic as u32, &title)
             {
-                retitled.push(change);
+                grouped.retitled.push(change);
             }
         }
-        pairs.sort_unstable();
+        grouped
+    }
+
+    /// The commit of grouping unit `unit` over topics `topics`.
+    pub(super) fn outcome(
+        unit: usize,
+        topics: Range<usize>,
+        run_id: RunId,
+        mut grouped: GroupedTopics,
+    ) -> GroupingOutcome {
+        grouped.pairs.sort_unstable();
         let (start_topic, end_topic) = (topics.start as u32, topics.end as u32);
         let place = Place::groups(run_id, start_topic..end_topic, unit);
-        Ok(GroupingOutcome {
+        GroupingOutcome {
             commit: GroupsCommit {
                 start_topic,
                 end_topic,
-                n_items: members.iter().map(Vec::len).sum(),
-                members: store::encode_group_members(&pairs, Seal::Keyed(place)),
-                groups: rows,
+                n_items: grouped.n_items,
+                members: store::encode_group_members(&grouped.pairs, Seal::Keyed(place)),
+                groups: grouped.rows,
             },
-            retitled,
-        })
+            retitled: grouped.retitled,
+        }
+    }
+
+    /// A new group of topic `topic` whose members rank `title_order` for its title: the next
+    /// group id, and a title no group has.
+    pub(super) fn new_group(
+        &mut self,
+        attrs: ItemAttrs<'_>,
+        title_order: &[usize],
+        topic: u32,
+    ) -> GroupRow {
+        let group_id = self.next_group_id;
+        self.next_group_id += 1;
+        let (title_item, title) = self.title_for(attrs, title_order, group_id);
+        GroupRow {
+            group_id,
+            topic_id: topic,
+            title_item,
+            title,
+        }
+    }
+
+    pub(super) fn similarity(&self) -> f32 {
+        self.similarity
     }
 
     /// The first member in `title_order` whose text no group has taken (texts can repeat in

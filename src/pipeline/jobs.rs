@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::lock;
 use crate::error::Error;
-use crate::store::{JobId, JobRecord, JobState, Store};
+use crate::store::{JobId, JobProgress, JobRecord, JobState, Store};
 
 /// A job as `kbatch jobs` and `status` show it: its record, its state as it stands now.
 #[derive(Debug, Clone, Serialize)]
@@ -46,4 +46,30 @@ pub(super) fn failed(db: &Path, job: JobId, error: Error) -> Error {
         );
     }
     error
+}
+
+/// A job's progress. Its units process every item several times (batches, epochs, the final
+/// pass, grouping); `items_done` is the share of those item-passes done, in items, so that a
+/// job over 1,000 items reads 500/1,000 halfway through its work, whatever its units.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct JobTally {
+    pub job: JobId,
+    pub items: i64,
+    pub passes_total: i64,
+    pub passes_done: i64,
+}
+
+impl JobTally {
+    /// The progress to commit with a unit of `passes` item-passes.
+    pub fn after(self, passes: i64) -> JobProgress {
+        let done = self.passes_done + passes;
+        JobProgress {
+            job_id: self.job,
+            items_done: if done >= self.passes_total {
+                self.items
+            } else {
+                (self.items as i128 * done as i128 / self.passes_total.max(1) as i128) as i64
+            },
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! function of (input, config, seed, u), which is what makes a resumed run bit-identical to an
 //! uninterrupted one. The units are laid out by [`Schedule`].
 
+mod add;
 mod bounds;
 mod config;
 mod create;
@@ -14,23 +15,29 @@ mod events;
 mod export;
 mod grouping;
 mod jobs;
+mod living;
 mod lock;
 mod reader;
+mod refit;
 mod resume;
 mod row_cache;
 mod schedule;
 mod status;
 
+pub use add::{AddRequest, add};
 pub use config::{
     Embedder, GROUP_SIMILARITY, GroupConfig, LEXICAL_GROUP_SIMILARITY, RunConfig, Settings, Tuning,
     default_n_clusters,
 };
 pub use create::{CreateRequest, create, install_model};
 pub use delete::delete;
-pub use events::{IngestNotes, Outcome, Progress, RunTimings, UnitCommitted};
+pub use events::{
+    AddSummary, IngestNotes, JobSummary, Outcome, Progress, RefitSummary, RunTimings, UnitCommitted,
+};
 pub use export::{ClusterExportRow, ExportRow, KeywordRow, NO_CLUSTER, Page};
 pub use jobs::JobView;
 pub use reader::Reader;
+pub use refit::{RefitRequest, refit};
 pub use resume::resume;
 pub use status::{RunPhase, StatusReport};
 

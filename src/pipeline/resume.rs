@@ -8,7 +8,7 @@ use super::config::{RunConfig, stored_config};
 use super::create::attach_model;
 use super::engine::Engine;
 use super::events::{Outcome, Progress};
-use super::{Embedder, jobs, lock};
+use super::{Embedder, add, jobs, living, lock, refit};
 use crate::error::{Error, Result};
 use crate::input::{self, Dataset};
 use crate::store::{JobKind, RunRecord, RunStatus, Store};
@@ -35,24 +35,59 @@ pub fn resume(
     let lock = lock::ProjectLock::acquire(db, project)?;
     let store = Store::open(db)?;
     let run = store.find_run(project)?;
-    if run.status == RunStatus::Succeeded {
-        return Ok(Outcome::AlreadySucceeded);
-    }
-    let job = store.start_job(project, JobKind::Resume, run.n_items as i64)?;
+    // The job whose units are not all done (or, should the last one be done but its end
+    // unrecorded, the job that ran it): the create's, or an add's or a refit's.
+    let plans = store.job_plans(run.run_id)?;
+    let rows = store.batch_rows(run.run_id)?;
+    let unit = match rows.iter().position(|r| !r.status.is_done()) {
+        Some(pending) => pending,
+        None if run.status == RunStatus::Succeeded => return Ok(Outcome::AlreadySucceeded),
+        None => rows.len().saturating_sub(1),
+    };
+    let owner = plans.iter().find(|p| p.units().contains(&unit)).cloned();
+    // The items of the job it continues: an add's new items, else every item.
+    let items = owner
+        .as_ref()
+        .map_or_else(|| living::totals(&run, &plans).0, |plan| plan.n_items);
+    let job = store.start_job(project, JobKind::Resume, items as i64)?;
     lock.set_job(job);
     // From here on, a failure is the job's: recorded with it, then reported.
-    let (config, data) = match read_again(&run, input_override, model_dir, progress) {
-        Ok(read) => read,
-        Err(e) => return Err(jobs::failed(db, job, e)),
+    let resumed = match owner {
+        Some(plan) => {
+            let input = Inputs {
+                create_input: input_override,
+                model_dir,
+            };
+            let continued = store
+                .reset_abandoned(run.run_id)
+                .and_then(|()| match plan.kind {
+                    JobKind::Refit => {
+                        refit::continue_refit(store, run, plan, job, &input, progress)
+                    }
+                    _ => add::continue_add(store, run, plan, job, &input, progress),
+                });
+            match continued {
+                Ok(units) => return units.drive(command_start, progress, cancel),
+                Err(e) => Err(e),
+            }
+        }
+        None => read_again(&run, input_override, model_dir, progress).and_then(|(config, data)| {
+            let plan = config.plan(data.len());
+            store
+                .reset_abandoned(run.run_id)
+                .and_then(|()| Engine::new(store, run, config, plan, &data))
+                .and_then(|engine| engine.for_job(job).run(command_start, progress, cancel))
+        }),
     };
-    let plan = config.plan(data.len());
-    let engine = store
-        .reset_abandoned(run.run_id)
-        .and_then(|()| Engine::new(store, run, config, plan, &data));
-    match engine {
-        Ok(engine) => engine.for_job(job).run(command_start, progress, cancel),
-        Err(e) => Err(jobs::failed(db, job, e)),
-    }
+    resumed.map_err(|e| jobs::failed(db, job, e))
+}
+
+/// Where a job that continues finds what it needs beyond the database.
+pub(super) struct Inputs<'a> {
+    /// The create's input, if it moved since create.
+    pub create_input: Option<&'a Path>,
+    /// The sentence model's directory, if not the default.
+    pub model_dir: Option<&'a Path>,
 }
 
 /// The run's config, and its input read again and checked against the recorded hash (and the
@@ -63,8 +98,36 @@ fn read_again(
     model_dir: Option<&Path>,
     progress: &mut dyn Progress,
 ) -> Result<(RunConfig, Dataset)> {
-    let project = &run.project;
     let config = stored_config(run)?;
+    let mut data = read_input_again(run, &config, input_override)?;
+    if config.embedder == Embedder::Minilm {
+        let found = attach_model(&mut data, model_dir, progress)?;
+        check_model(run, &config, &found)?;
+    }
+    Ok((config, data))
+}
+
+/// Refuses a sentence model other than the one the project was created with (`found`: the
+/// blake3 of its weights).
+pub(super) fn check_model(run: &RunRecord, config: &RunConfig, found: &str) -> Result<()> {
+    if config.model_blake3.as_deref() == Some(found) {
+        return Ok(());
+    }
+    Err(Error::Params(format!(
+        "the sentence model differs from the one project {:?} was created with \
+         (weights blake3 {found}, recorded {}); point --model-dir at that model",
+        run.project,
+        config.model_blake3.as_deref().unwrap_or("none")
+    )))
+}
+
+/// The run's input read again (from `input_override` if it moved) and checked against the
+/// hash recorded at create.
+pub(super) fn read_input_again(
+    run: &RunRecord,
+    config: &RunConfig,
+    input_override: Option<&Path>,
+) -> Result<Dataset> {
     let input_path =
         input_override.map_or_else(|| PathBuf::from(&run.input_path), Path::to_path_buf);
     let changed = |found: String| Error::InputChanged {
@@ -74,23 +137,12 @@ fn read_again(
     };
     // Reading hashes the bytes too; only a file that no longer parses is hashed again, to
     // tell "you changed it" from "it was always bad".
-    let mut data = match input::read_input(&input_path, &config.read_options()) {
-        Ok(data) if data.blake3 == run.input_blake3 => data,
-        Ok(data) => return Err(changed(data.blake3)),
+    match input::read_input(&input_path, &config.read_options()) {
+        Ok(data) if data.blake3 == run.input_blake3 => Ok(data),
+        Ok(data) => Err(changed(data.blake3)),
         Err(e) => match input::hash_file(&input_path) {
-            Ok(found) if found != run.input_blake3 => return Err(changed(found)),
-            _ => return Err(e),
+            Ok(found) if found != run.input_blake3 => Err(changed(found)),
+            _ => Err(e),
         },
-    };
-    if config.embedder == Embedder::Minilm {
-        let found = attach_model(&mut data, model_dir, progress)?;
-        if config.model_blake3.as_deref() != Some(found.as_str()) {
-            return Err(Error::Params(format!(
-                "the sentence model differs from the one project {project:?} was created with \
-                 (weights blake3 {found}, recorded {}); resume with --model-dir pointing at it",
-                config.model_blake3.as_deref().unwrap_or("none")
-            )));
-        }
     }
-    Ok((config, data))
 }

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::jobs::JobView;
-use super::lock;
+use super::{living, lock};
 use crate::error::Result;
 use crate::store::{BatchRow, Phase, RunRecord, RunStatus, Store, UnitStatus};
 
@@ -21,6 +21,12 @@ pub enum RunPhase {
     FinalPass,
     #[serde(rename = "grouping")]
     Grouping,
+    /// An `add` placing its new items.
+    #[serde(rename = "assigning")]
+    Assigning,
+    /// An `add` clustering its pooled items into new clusters.
+    #[serde(rename = "pooling")]
+    Pooling,
     #[serde(rename = "done")]
     Done,
 }
@@ -32,6 +38,8 @@ impl RunPhase {
             RunPhase::Refining => "refining",
             RunPhase::FinalPass => "final pass",
             RunPhase::Grouping => "grouping",
+            RunPhase::Assigning => "assigning",
+            RunPhase::Pooling => "pooling",
             RunPhase::Done => "done",
         }
     }
@@ -124,7 +132,26 @@ pub(super) fn all_status(db: &Path, store: &Store) -> Result<Vec<StatusReport>> 
 }
 
 fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Result<StatusReport> {
-    let rows = store.batch_rows(run.run_id)?;
+    let all_rows = store.batch_rows(run.run_id)?;
+    let plans = store.job_plans(run.run_id)?;
+    let (n_items, n_clusters) = living::totals(&run, &plans);
+    // The phase is the first unit's not done, whichever job planned it.
+    let phase = match all_rows
+        .iter()
+        .find(|r| !r.status.is_done())
+        .map(|r| r.phase)
+    {
+        None => RunPhase::Done,
+        Some(Phase::Cluster) => RunPhase::Clustering,
+        Some(Phase::Refine) => RunPhase::Refining,
+        Some(Phase::Final) => RunPhase::FinalPass,
+        Some(Phase::Group) => RunPhase::Grouping,
+        Some(Phase::Assign) => RunPhase::Assigning,
+        Some(Phase::Pool) => RunPhase::Pooling,
+    };
+    // The create's units; adds and refits follow them.
+    let create_units = plans.first().map_or(all_rows.len(), |p| p.first_unit);
+    let rows = &all_rows[..create_units.min(all_rows.len())];
     let config: serde_json::Value =
         serde_json::from_str(&run.config_json).unwrap_or(serde_json::Value::Null);
     let writer = lock::writer(db, &run.project);
@@ -146,7 +173,7 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
         }
         None => None,
     };
-    let unit_s = next_unit_s(&rows, run.n_items, run.n_clusters);
+    let unit_s = next_unit_s(&all_rows, n_items, n_clusters);
     let stalled = match (idle_s, unit_s) {
         (Some(idle), Some(unit)) => idle > STALL_FLOOR_S.max(STALL_FACTOR * unit),
         _ => false,
@@ -156,9 +183,6 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
     let cluster_done: Vec<&BatchRow> = of_phase(Phase::Cluster).filter(completed).collect();
     let final_total = of_phase(Phase::Final).count();
     let final_done = of_phase(Phase::Final).filter(completed).count();
-    let refine_left = of_phase(Phase::Refine)
-        .filter(|r| !r.status.is_done())
-        .count();
     // An epoch is done when its last chunk is: that chunk records the epoch's centroid shift.
     let epochs_done: Vec<&BatchRow> = of_phase(Phase::Refine)
         .filter(completed)
@@ -168,24 +192,19 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
         .filter_map(|r| r.epoch)
         .max()
         .map_or(0, |e| e as usize + 1);
+    let added_done: usize = all_rows
+        .iter()
+        .filter(|r| r.phase == Phase::Assign && r.status == UnitStatus::Completed)
+        .map(|r| r.items_processed as usize)
+        .sum();
     let items_done = cluster_done
         .iter()
         .map(|r| r.items_processed as usize)
-        .sum();
+        .sum::<usize>()
+        + added_done;
     let last_cluster = cluster_done.last();
     let group_total = of_phase(Phase::Group).count();
     let group_done = of_phase(Phase::Group).filter(completed).count();
-    let phase = if final_done == final_total && group_done == group_total {
-        RunPhase::Done
-    } else if final_done == final_total {
-        RunPhase::Grouping
-    } else if cluster_done.len() < run.n_batches {
-        RunPhase::Clustering
-    } else if refine_left > 0 {
-        RunPhase::Refining
-    } else {
-        RunPhase::FinalPass
-    };
     Ok(StatusReport {
         project: run.project.clone(),
         status,
@@ -195,8 +214,8 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
         unit_s,
         stalled,
         phase,
-        batches_done: rows.iter().filter(|r| r.status.is_done()).count(),
-        batches_total: rows.len(),
+        batches_done: all_rows.iter().filter(|r| r.status.is_done()).count(),
+        batches_total: all_rows.len(),
         cluster_batches_done: cluster_done.len(),
         cluster_batches_total: run.n_batches,
         refine_epochs_done: epochs_done.len(),
@@ -207,8 +226,8 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
         group_units_done: group_done,
         group_units_total: group_total,
         items_done,
-        items_total: run.n_items,
-        n_clusters: run.n_clusters,
+        items_total: n_items,
+        n_clusters,
         dim: run.dim,
         smoothed_inertia: last_cluster.and_then(|r| r.ewa_inertia.or(r.batch_inertia)),
         converged: last_cluster.is_some_and(|r| r.converged),
@@ -216,14 +235,12 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
             .iter()
             .find(|r| r.converged)
             .map(|r| r.batch_number as usize),
-        groups: (group_total > 0).then(|| {
-            of_phase(Phase::Group)
-                .filter(completed)
-                .map(|r| r.clusters_touched as usize)
-                .sum()
-        }),
+        groups: match config["groups"].is_object() {
+            true => Some(store.group_count(run.run_id)?),
+            false => None,
+        },
         elapsed_s: run.elapsed_s,
-        eta_s: eta_s(&rows, run.n_items, run.n_clusters),
+        eta_s: eta_s(&all_rows, n_items, n_clusters),
         error: run.error.clone(),
         items_embedded: (config["embedder"] == "minilm").then_some(items_done),
         config,
@@ -232,7 +249,7 @@ fn report(db: &Path, store: &Store, run: RunRecord, with_batches: bool) -> Resul
             .into_iter()
             .next()
             .map(|job| JobView::of(db, job)),
-        batches: with_batches.then(|| in_flight(rows, status)),
+        batches: with_batches.then(|| in_flight(all_rows, status)),
     })
 }
 
@@ -306,6 +323,10 @@ impl Rates {
             Phase::Refine => self.refine,
             Phase::Final => self.final_pass,
             Phase::Group => self.group,
+            // An add's chunk embeds (keywords with a model) and assigns its items once.
+            Phase::Assign => self.embed + self.final_pass,
+            // Seeding and Lloyd over the pooled items, like batch 0 over its own.
+            Phase::Pool => self.minibatch * 10.0,
         };
         items as f64 * per_item / 1000.0
     }

@@ -54,6 +54,8 @@ pub enum Place {
         end_topic: i64,
         written_by: i64,
     },
+    /// Every item's label (of `items` items) before the refit whose first unit is `unit`.
+    Baseline { run_id: i64, unit: i64, items: i64 },
 }
 
 impl Place {
@@ -79,6 +81,14 @@ impl Place {
             start: positions.start as i64,
             end: positions.end as i64,
             dim: dim as i64,
+        }
+    }
+
+    pub fn baseline(run_id: i64, unit: usize, items: usize) -> Place {
+        Place::Baseline {
+            run_id,
+            unit: unit as i64,
+            items: items as i64,
         }
     }
 
@@ -113,6 +123,11 @@ impl Place {
                 end_topic,
                 written_by,
             } => (4, [run_id, start_topic, end_topic, written_by]),
+            Place::Baseline {
+                run_id,
+                unit,
+                items,
+            } => (5, [run_id, unit, items, 0]),
         };
         let mut material = [0u8; 33];
         material[0] = kind;

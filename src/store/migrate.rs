@@ -46,6 +46,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../schema/0007_distances_skipped.sql"),
         then: None,
     },
+    Migration {
+        sql: include_str!("../../schema/0008_living_projects.sql"),
+        then: None,
+    },
 ];
 
 /// The first schema with page-level groups, input columns and embedding times.
@@ -56,6 +60,9 @@ pub(super) const JOBS: i64 = 6;
 
 /// The first schema recording the distances a pass unit skipped.
 pub(super) const SKIPPED_DISTANCES: i64 = 7;
+
+/// The first schema with adds and refits (job plans, admission thresholds, create jobs).
+pub(super) const LIVING: i64 = 8;
 
 /// The first schema whose blob checksums are keyed with their place.
 pub(super) const KEYED_SEALS: i64 = 4;

@@ -17,6 +17,7 @@ mod migrate;
 
 mod commit;
 mod jobs;
+mod living;
 mod read;
 mod records;
 mod runs;
@@ -35,11 +36,13 @@ pub use codec::{
 };
 pub use file::APPLICATION_ID;
 use file::{FileId, Found};
+pub use living::encode_baseline;
 pub use migrate::supported_version;
 pub use records::{
     AssignmentBlock, BatchCommit, BatchRow, ClusterRow, DeletedProject, ExportSnapshot, GroupBlock,
-    GroupRow, GroupsCommit, ItemRow, JobId, JobKind, JobProgress, JobRecord, JobState, NewRun,
-    Phase, Placement, RunId, RunRecord, RunStatus, UnitPlan, UnitStatus,
+    GroupRow, GroupsCommit, ItemRow, JobId, JobKind, JobPlan, JobProgress, JobRecord, JobState,
+    NewAddition, NewItem, NewRefit, NewRun, Phase, Placement, RunId, RunRecord, RunStatus,
+    UnitCommit, UnitPlan, UnitStats, UnitStatus,
 };
 
 /// The kbatch database.
@@ -140,6 +143,11 @@ impl Store {
     /// The file records jobs (schema v6 on).
     fn has_jobs(&self) -> bool {
         self.version >= migrate::JOBS
+    }
+
+    /// The file records adds and refits (schema v8 on).
+    fn has_living(&self) -> bool {
+        self.version >= migrate::LIVING
     }
 
     /// How blobs at `place` are sealed in this database.

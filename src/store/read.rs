@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Store;
 use super::codec::{self, Place, Seal};
+use super::living::{load_plans, parse_columns};
 use super::records::{
     AssignmentBlock, BatchRow, ExportSnapshot, GroupBlock, GroupRow, ItemRow, RunId,
 };
@@ -156,23 +157,7 @@ impl Store {
         let tx = self.conn.unchecked_transaction()?;
         let blocks = load_blocks(&tx, run_id, self.keyed())?;
         let titles = load_titles(&tx, run_id)?;
-        let items = {
-            let extra = if self.has_groups() { "extra" } else { "NULL" };
-            let mut stmt = tx.prepare(&format!(
-                "SELECT item_idx, item_id, text, volume, {extra} FROM items WHERE run_id = ?1
-                 ORDER BY item_idx"
-            ))?;
-            let rows = stmt.query_map([run_id], |r| {
-                Ok(ItemRow {
-                    item_idx: r.get::<_, i64>(0)? as usize,
-                    item_id: r.get(1)?,
-                    text: r.get(2)?,
-                    volume: r.get(3)?,
-                    extra: r.get(4)?,
-                })
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
-        };
+        let items = load_items(&tx, run_id, self.has_groups())?;
         // Files older than schema v5 have no groups and kept no other input columns.
         let (groups, group_blocks, extra_columns) = if self.has_groups() {
             (
@@ -187,6 +172,19 @@ impl Store {
         } else {
             (Vec::new(), Vec::new(), None)
         };
+        // Files older than schema v8 have neither adds nor refits.
+        let (create_job, plans) = if self.has_living() {
+            (
+                tx.query_row(
+                    "SELECT create_job FROM runs WHERE run_id = ?1",
+                    [run_id],
+                    |r| r.get(0),
+                )?,
+                load_plans(&tx, run_id)?,
+            )
+        } else {
+            (None, Vec::new())
+        };
         tx.finish()?;
         Ok(ExportSnapshot {
             blocks,
@@ -194,13 +192,31 @@ impl Store {
             items,
             groups,
             group_blocks,
-            extra_columns: match extra_columns {
-                Some(json) => serde_json::from_str(&json).map_err(|e| {
-                    Error::Params(format!("the stored input columns are unreadable: {e}"))
-                })?,
-                None => Vec::new(),
-            },
+            extra_columns: parse_columns(extra_columns)?,
+            create_job,
+            plans,
         })
+    }
+
+    /// Every committed grouping unit's members (none in a file older than schema v5).
+    pub fn load_group_blocks(&self, run_id: RunId) -> Result<Vec<GroupBlock>> {
+        if !self.has_groups() {
+            return Ok(Vec::new());
+        }
+        load_group_blocks(&self.conn, run_id, self.keyed())
+    }
+
+    /// How many page-level groups are committed (none in a file older than schema v5).
+    pub fn group_count(&self, run_id: RunId) -> Result<usize> {
+        if !self.has_groups() {
+            return Ok(0);
+        }
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM groups WHERE run_id = ?1",
+            [run_id],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
     }
 
     /// Every committed group, by id (none in a file older than schema v5).
@@ -210,6 +226,25 @@ impl Store {
         }
         load_groups(&self.conn, run_id)
     }
+}
+
+/// Every item row of a run, by item index. `extra`: the file keeps input columns (v5 on).
+pub(super) fn load_items(conn: &Connection, run_id: RunId, extra: bool) -> Result<Vec<ItemRow>> {
+    let extra = if extra { "extra" } else { "NULL" };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT item_idx, item_id, text, volume, {extra} FROM items WHERE run_id = ?1
+         ORDER BY item_idx"
+    ))?;
+    let rows = stmt.query_map([run_id], |r| {
+        Ok(ItemRow {
+            item_idx: r.get::<_, i64>(0)? as usize,
+            item_id: r.get(1)?,
+            text: r.get(2)?,
+            volume: r.get(3)?,
+            extra: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 fn load_groups(conn: &Connection, run_id: RunId) -> Result<Vec<GroupRow>> {

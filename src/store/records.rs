@@ -80,6 +80,10 @@ pub enum Phase {
     Final,
     /// A range of topics split into page-level groups.
     Group,
+    /// `add`: a chunk of new items, each joining its nearest cluster or the pool.
+    Assign,
+    /// `add`: the pooled items clustered into new clusters.
+    Pool,
 }
 
 stored_as_text!(Phase {
@@ -87,6 +91,8 @@ stored_as_text!(Phase {
     Refine => "refine",
     Final => "final",
     Group => "group",
+    Assign => "assign",
+    Pool => "pool",
 });
 
 /// Where a commit unit is. Nothing is written when a unit starts: a unit in flight is still
@@ -323,6 +329,117 @@ impl BatchCommit {
     }
 }
 
+/// What a commit unit records about itself in its `batch_runs` row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UnitStats {
+    /// Clusters whose membership changed (a grouping unit: the groups it made).
+    pub clusters_touched: usize,
+    pub batch_inertia: f64,
+    pub ewa_inertia: Option<f64>,
+    pub converged: bool,
+    pub lloyd_iterations: u32,
+    pub reassigned: u32,
+    pub centroid_shift: Option<f64>,
+    /// Pass units: the share of item-to-centroid distances the bounds skipped.
+    pub distances_skipped: Option<f64>,
+    pub processing_time_ms: u64,
+    pub embed_time_ms: Option<u64>,
+}
+
+/// A fully computed commit unit of an `add` or a `refit`, which [`super::Store::commit_unit`]
+/// only writes. Unlike a [`BatchCommit`] it may write several label blocks (the pool unit of
+/// an `add` rewrites every chunk that holds pooled items), and it says how many items it
+/// processed, labels or not.
+#[derive(Debug, Clone)]
+pub struct UnitCommit {
+    pub run_id: RunId,
+    pub unit: usize,
+    pub phase: Phase,
+    /// Items the unit processed.
+    pub items: usize,
+    pub checkpoint: Option<EncodedState>,
+    /// Label blocks as (first plan position, labels by [`super::encode_labels`]); each
+    /// replaces the blocks that start inside it.
+    pub blocks: Vec<(usize, EncodedState)>,
+    /// Vectors a sentence embedder computed, as (plan positions, vectors).
+    pub vectors: Option<(std::ops::Range<usize>, EncodedState)>,
+    pub titles: Vec<ClusterRow>,
+    pub groups: Option<GroupsCommit>,
+    /// Later units this commit marks `skipped`.
+    pub skip: std::ops::Range<usize>,
+    /// A pool unit: the `add` job whose plan records the clusters it created, and how many.
+    pub new_clusters: Option<(JobId, usize)>,
+    pub job: Option<JobProgress>,
+    pub stats: UnitStats,
+}
+
+/// What an `add` or a `refit` planned when it started (a `job_plans` row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobPlan {
+    pub job_id: JobId,
+    pub kind: JobKind,
+    pub first_unit: usize,
+    pub n_units: usize,
+    /// An add's new items: item indices (and plan positions) `first_item..first_item + n_items`.
+    pub first_item: usize,
+    pub n_items: usize,
+    /// Clusters an add's pool created (0 until its pool unit commits).
+    pub new_clusters: usize,
+    /// The job's resolved options, as JSON.
+    pub plan: String,
+}
+
+impl JobPlan {
+    pub fn units(&self) -> std::ops::Range<usize> {
+        self.first_unit..self.first_unit + self.n_units
+    }
+
+    pub fn items(&self) -> std::ops::Range<usize> {
+        self.first_item..self.first_item + self.n_items
+    }
+}
+
+/// A new item of an `add`: its row, and the unit that assigns it.
+#[derive(Debug, Clone)]
+pub struct NewItem {
+    pub row: ItemRow,
+    pub unit: usize,
+}
+
+/// Everything an `add` writes before its first unit runs, in one transaction.
+pub struct NewAddition<'a> {
+    pub run_id: RunId,
+    pub project: &'a str,
+    pub first_unit: usize,
+    pub units: Vec<UnitPlan>,
+    pub first_item: usize,
+    pub n_items: usize,
+    pub plan_json: String,
+    /// The add job's items.
+    pub job_items: i64,
+    /// Rows of the new items, when the project keeps item rows.
+    pub items: &'a [NewItem],
+    /// Existing items whose volume the input changes: (item index, new volume).
+    pub volume_updates: &'a [(usize, i64)],
+    /// Vectors of the new items (embedding inputs): (plan positions, vectors).
+    pub vectors: Vec<(std::ops::Range<usize>, EncodedState)>,
+    /// Admission thresholds of clusters that had none: (cluster, squared distance).
+    pub admission: &'a [(u32, f32)],
+}
+
+/// Everything a `refit` writes before its first unit runs, in one transaction.
+pub struct NewRefit<'a> {
+    pub run_id: RunId,
+    pub project: &'a str,
+    pub first_unit: usize,
+    pub units: Vec<UnitPlan>,
+    pub n_items: usize,
+    pub plan_json: String,
+    pub job_items: i64,
+    /// Every item's cluster before the refit, by plan position (u32 little-endian), sealed.
+    pub baseline: EncodedState,
+}
+
 /// A `batch_runs` row, for status.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BatchRow {
@@ -371,6 +488,10 @@ pub struct ExportSnapshot {
     pub group_blocks: Vec<GroupBlock>,
     /// Headers of the input's other columns (keyword files); their values are in `items`.
     pub extra_columns: Vec<String>,
+    /// The job that created the run (none before schema v8, or before jobs were recorded).
+    pub create_job: Option<JobId>,
+    /// The adds and refits, in order (none before schema v8).
+    pub plans: Vec<JobPlan>,
 }
 
 /// What a grouping unit writes: the groups of topics `start_topic..end_topic`.

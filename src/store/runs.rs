@@ -95,6 +95,10 @@ impl Store {
             JobState::Running,
             new.job_items,
         )?;
+        tx.execute(
+            "UPDATE runs SET create_job = ?2 WHERE run_id = ?1",
+            params![run_id, job],
+        )?;
         tx.commit()?;
         Ok(job)
     }
@@ -264,6 +268,8 @@ fn delete_project(tx: &Connection, project: &str) -> Result<Option<DeletedProjec
     // Children first: checkpoints reference unit rows.
     for table in [
         "batch_checkpoints",
+        "job_plans",
+        "admission",
         "assignment_blocks",
         "item_vectors",
         "item_groups",

@@ -2,9 +2,11 @@
 
 use std::collections::HashSet;
 
-use crate::support::{Sandbox, create, create_p, csv_records, fixture, kill9, stderr_of};
+use crate::support::{
+    Sandbox, create, create_p, csv_records, fixture, kill9, stderr_of, without_column,
+};
 
-const KEYWORD_HEADER: [&str; 8] = [
+const KEYWORD_HEADER: [&str; 9] = [
     "keyword",
     "volume",
     "topic_id",
@@ -13,9 +15,10 @@ const KEYWORD_HEADER: [&str; 8] = [
     "group",
     "is_group_title",
     "similarity",
+    "added_by",
 ];
 
-const ITEM_HEADER: [&str; 7] = [
+const ITEM_HEADER: [&str; 8] = [
     "item_id",
     "text",
     "volume",
@@ -23,6 +26,7 @@ const ITEM_HEADER: [&str; 7] = [
     "cluster_title",
     "distance",
     "batch",
+    "added_by",
 ];
 
 /// The content-plan export of a keyword run with the default embedder (the sentence model):
@@ -276,7 +280,7 @@ fn f32_and_f64_npy_give_the_same_clusters() {
             &["--quiet", "--clusters", "12"],
         ));
     }
-    let export = |p: &str| sb.ok(&["export", "--project", p]);
+    let export = |p: &str| without_column(&sb.ok(&["export", "--project", p]), "added_by");
     assert_eq!(export("a"), export("b"));
 }
 
@@ -346,7 +350,10 @@ fn results_do_not_depend_on_the_thread_count() {
                 .unwrap(),
         );
     }
-    assert_eq!(exports[0], exports[1]);
+    assert_eq!(
+        without_column(&exports[0], "added_by"),
+        without_column(&exports[1], "added_by")
+    );
     let grouped = csv_records(&exports[0])[1..]
         .iter()
         .filter(|r| !r[7].is_empty())

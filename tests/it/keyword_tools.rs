@@ -228,7 +228,8 @@ fn every_other_column_of_the_input_comes_back() {
         .filter(|&i| header[i] != "Keyword" && header[i] != "Volume")
         .collect();
     let expected_header: Vec<&str> = others.iter().map(|&i| header[i].as_str()).collect();
-    assert_eq!(records[0][8..], expected_header);
+    assert_eq!(records[0][8], "added_by");
+    assert_eq!(records[0][9..], expected_header);
     assert_eq!(records[0][..2], ["keyword", "volume"]);
     let input: Vec<Vec<String>> = reader
         .records()
@@ -238,7 +239,7 @@ fn every_other_column_of_the_input_comes_back() {
     for row in &records[1..] {
         let source = input.iter().find(|r| r[1] == row[0]).unwrap();
         let values: Vec<&str> = others.iter().map(|&i| source[i].as_str()).collect();
-        assert_eq!(row[8..], values, "{}", row[0]);
+        assert_eq!(row[9..], values, "{}", row[0]);
     }
 }
 
@@ -277,9 +278,9 @@ fn named_keyword_and_volume_columns() {
         "{stderr}"
     );
     let records = csv_records(&sb.ok(&["export", "--project", "p"]));
-    assert_eq!(records[0][8..], ["Notes"]);
+    assert_eq!(records[0][9..], ["Notes"]);
     let golf = records.iter().find(|r| r[0] == "golf socks").unwrap();
-    assert_eq!((golf[1].as_str(), golf[8].as_str()), ("40", "note 3"));
+    assert_eq!((golf[1].as_str(), golf[9].as_str()), ("40", "note 3"));
     let config = sb.status_json("p")["config"].clone();
     assert_eq!(config["keyword_column"], "search term");
 

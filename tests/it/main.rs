@@ -7,6 +7,7 @@ mod export;
 mod hostile;
 mod jobs;
 mod keyword_tools;
+mod living;
 mod minilm;
 mod quality;
 mod resume_property;

@@ -88,7 +88,7 @@ fn run(
         }
         .unwrap();
         match outcome {
-            Outcome::Succeeded(_) | Outcome::AlreadySucceeded => break,
+            Outcome::Succeeded(_) | Outcome::AlreadySucceeded | Outcome::Finished(..) => break,
             Outcome::Interrupted { .. } => {}
         }
     }
