@@ -305,9 +305,10 @@ fn seed_sampled(rows: &[f32], dim: usize, threshold: f32) -> Vec<Vec<usize>> {
     let mut taken = vec![false; m];
     let mut left = m;
     let mut groups = Vec::new();
-    // The items not taken yet, ascending, and their rows; compacted when a quarter are taken.
+    // The items not taken yet, ascending, and their rows (`rows` itself until the first
+    // compaction, when a quarter are taken).
     let mut cols: Vec<usize> = (0..m).collect();
-    let mut col_rows = rows.to_vec();
+    let mut compacted: Option<Vec<f32>> = None;
     let mut seeds = Vec::with_capacity(SEED_BLOCK);
     let mut seed_rows = Vec::new();
     let mut next = 0;
@@ -322,17 +323,19 @@ fn seed_sampled(rows: &[f32], dim: usize, threshold: f32) -> Vec<Vec<usize>> {
         }
         if left * 4 < cols.len() * 3 {
             cols.retain(|&j| !taken[j]);
+            let col_rows = compacted.get_or_insert_with(Vec::new);
             col_rows.clear();
             for &j in &cols {
                 col_rows.extend_from_slice(&rows[j * dim..(j + 1) * dim]);
             }
         }
+        let col_rows = compacted.as_deref().unwrap_or(rows);
         seed_rows.clear();
         for &c in &seeds {
             seed_rows.extend_from_slice(&rows[c * dim..(c + 1) * dim]);
         }
         sims.resize(seeds.len() * cols.len(), 0.0);
-        distance::dots(&seed_rows, &col_rows, dim, &mut sims);
+        distance::dots(&seed_rows, col_rows, dim, &mut sims);
         for (&c, row) in seeds.iter().zip(sims.chunks_exact(cols.len())) {
             if taken[c] {
                 continue;
