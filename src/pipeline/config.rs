@@ -205,16 +205,19 @@ fn default_batch_size(n_clusters: usize, dim: usize, embeds: bool, n_items: usiz
     if embeds {
         return BATCH_SIZE;
     }
-    let row_bytes = 4 * dim.max(1);
-    let by_memory = MIN_CHUNK_BYTES.max(n_items * row_bytes / 8) / row_bytes;
     (n_clusters * dim)
         .div_ceil(FLOATS_PER_ITEM)
-        .min(by_memory)
+        .min(max_rows(dim, n_items))
         .max(BATCH_SIZE)
 }
 
-/// Rows a batch or pass chunk may hold whatever the data: 16 MiB.
-const MIN_CHUNK_BYTES: usize = 16 << 20;
+/// Most rows a default batch or pass chunk holds (they are gathered into memory beside the
+/// data): those that fill 16 MiB or an eighth of the whole matrix, whichever is more.
+fn max_rows(dim: usize, n_items: usize) -> usize {
+    const MIN_CHUNK_BYTES: usize = 16 << 20;
+    let row_bytes = 4 * dim.max(1);
+    MIN_CHUNK_BYTES.max(n_items * row_bytes / 8) / row_bytes
+}
 
 /// Items per refinement or final-pass commit when `--pass-chunk-size` is not given: enough for
 /// ~100 ms of distance computation at ~150 GFLOP/s (2·k·d FLOP per item), so a commit's fixed
@@ -229,10 +232,8 @@ fn default_pass_chunk_size(
 ) -> usize {
     const FLOP_PER_CHUNK: f64 = 1.5e10;
     let per_item = 2.0 * (n_clusters * dim).max(1) as f64;
-    let row_bytes = 4 * dim.max(1);
-    let by_memory = MIN_CHUNK_BYTES.max(n_items * row_bytes / 8) / row_bytes;
     ((FLOP_PER_CHUNK / per_item) as usize)
-        .min(by_memory)
+        .min(max_rows(dim, n_items))
         .max(batch_size)
 }
 
