@@ -28,8 +28,10 @@ pub(super) struct CreateArgs {
     /// Replace a project of the same name
     #[arg(long)]
     pub(super) replace: bool,
-    #[arg(long, default_value_t = 500)]
-    pub(super) batch_size: usize,
+    /// Items per batch after batch 0 [default: 500, or k·d/64 when more (k clusters of d
+    /// dimensions), so commits stay a few percent of compute]
+    #[arg(long)]
+    pub(super) batch_size: Option<usize>,
     /// Number of clusters [default: √(items/2), within 2..=1000]
     #[arg(long)]
     pub(super) clusters: Option<usize>,

@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use super::distance::{self, Nearest, Ranked};
+use super::distance::{self, Nearest};
 
 /// Unit roundoff of f32.
 const UNIT: f64 = f32::EPSILON as f64 / 2.0;
@@ -55,8 +55,8 @@ impl Moves {
     }
 }
 
-/// Runner-up centroids an item tracks one by one; every other centroid shares one bound.
-pub const NEAR: usize = 8;
+/// Runner-up centroids an item tracks one by one (8); every other centroid shares one bound.
+pub const NEAR: usize = distance::TOP - 2;
 
 /// What one pass learnt about an item, for the next: lower bounds on its distance to its
 /// [`NEAR`] runner-up centroids, one each (`u32::MAX` where there are fewer), and to every other
@@ -261,28 +261,13 @@ struct RankedRow {
 }
 
 fn rank(dots: &[f32], norms: &[f32]) -> RankedRow {
-    let Ranked { cluster, .. } = distance::argmin2_shifted(dots, norms);
-    // Sorted ascending; the last slot holds the value beyond the tracked ones.
-    let mut top = [(u32::MAX, f32::INFINITY); NEAR + 1];
-    for (j, (&d, &n)) in dots.iter().zip(norms).enumerate() {
-        let value = d + n;
-        // Most values fail the first test.
-        if value >= top[NEAR].1 || j as u32 == cluster {
-            continue;
-        }
-        let mut at = NEAR;
-        while at > 0 && top[at - 1].1 > value {
-            top[at] = top[at - 1];
-            at -= 1;
-        }
-        top[at] = (j as u32, value);
-    }
+    let top = distance::smallest_shifted(dots, norms);
     let mut near = [(u32::MAX, f32::INFINITY); NEAR];
-    near.copy_from_slice(&top[..NEAR]);
+    near.copy_from_slice(&top[1..=NEAR]);
     RankedRow {
-        cluster,
+        cluster: top[0].0,
         near,
-        rest: top[NEAR].1,
+        rest: top[NEAR + 1].1,
     }
 }
 

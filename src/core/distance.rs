@@ -84,15 +84,9 @@ pub fn nearest(
     out
 }
 
-/// A row's nearest centroid and the runner-up value, as the kernel computed them: `best` and
-/// `second` are shifted values ‖c‖² − 2x·c (add ‖x‖² for a squared distance), `second` the
-/// smallest over every centroid but `cluster` (equal to `best` on a tie).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Ranked {
-    pub cluster: u32,
-    pub best: f32,
-    pub second: f32,
-}
+/// How many of a row's smallest shifted values [`smallest_shifted`] keeps: the winner, the 8
+/// runner-ups the bounds track one by one, and the value beyond them.
+pub const TOP: usize = 10;
 
 /// Runs `per_row(r, dots)` for every row index `r` of `rows`, `dots` being −2·x·c against every
 /// centroid for the point at row `r` of `points`. Every SGEMM runs on exactly [`BLOCK_ROWS`]
@@ -417,8 +411,11 @@ dispatched! {
 }
 
 dispatched! {
-    /// [`argmin_shifted`] that also keeps the runner-up: the smallest value at any other index.
-    pub fn argmin2_shifted = argmin2_shifted_lanes -> Ranked
+    /// The [`TOP`] smallest `dots[j] + norms[j]` as `(j, value)`, ascending, equal values in
+    /// index order (so the first is [`argmin_shifted`]'s first minimum); `(u32::MAX, +∞)` where
+    /// there are fewer. One scan, which passes over a lane group at a time unless one of its
+    /// values beats the largest kept.
+    pub fn smallest_shifted = smallest_shifted_lanes -> [(u32, f32); TOP]
 }
 
 /// Branch-free per-lane minima that LLVM vectorises at the caller's target features. Each lane
@@ -460,63 +457,45 @@ fn argmin_shifted_lanes(dots: &[f32], norms: &[f32]) -> (u32, f32) {
     winner
 }
 
-/// Per lane the first minimum and the smallest other value; the winner is the first minimum
-/// overall (as in [`argmin_shifted_lanes`]), the runner-up the smallest value left.
+/// A stable insertion into the kept values: a value enters only below the largest kept, after
+/// any equal ones, so among equal values the lowest indices are kept, in index order.
 #[inline(always)]
-fn argmin2_shifted_lanes(dots: &[f32], norms: &[f32]) -> Ranked {
-    let mut best = [f32::INFINITY; LANES];
-    let mut second = [f32::INFINITY; LANES];
-    let mut best_at = [0u32; LANES];
-    let mut at = [0u32; LANES];
-    for (lane, a) in at.iter_mut().enumerate() {
-        *a = lane as u32;
-    }
+fn smallest_shifted_lanes(dots: &[f32], norms: &[f32]) -> [(u32, f32); TOP] {
+    let mut top = [(u32::MAX, f32::INFINITY); TOP];
+    let insert = |j: usize, value: f32, top: &mut [(u32, f32); TOP]| {
+        if value >= top[TOP - 1].1 {
+            return;
+        }
+        let mut at = TOP - 1;
+        while at > 0 && top[at - 1].1 > value {
+            top[at] = top[at - 1];
+            at -= 1;
+        }
+        top[at] = (j as u32, value);
+    };
     let full = dots.len() / LANES * LANES;
-    for (d, n) in dots[..full]
+    for (group, (d, n)) in dots[..full]
         .chunks_exact(LANES)
         .zip(norms[..full].chunks_exact(LANES))
+        .enumerate()
     {
+        let bar = top[TOP - 1].1;
+        let mut values = [0f32; LANES];
+        let mut below = false;
         for lane in 0..LANES {
-            let value = d[lane] + n[lane];
-            let better = value < best[lane];
-            second[lane] = if better {
-                best[lane]
-            } else {
-                second[lane].min(value)
-            };
-            best[lane] = if better { value } else { best[lane] };
-            best_at[lane] = if better { at[lane] } else { best_at[lane] };
-            at[lane] += LANES as u32;
+            values[lane] = d[lane] + n[lane];
+            below |= values[lane] < bar;
+        }
+        if below {
+            for (lane, &value) in values.iter().enumerate() {
+                insert(group * LANES + lane, value, &mut top);
+            }
         }
     }
-    let mut winner = (0u32, f32::INFINITY, usize::MAX);
-    for (lane, (&value, &index)) in best.iter().zip(&best_at).enumerate() {
-        if value < winner.1 || (value == winner.1 && index < winner.0) {
-            winner = (index, value, lane);
-        }
-    }
-    let mut runner_up = f32::INFINITY;
-    for lane in 0..LANES {
-        runner_up = runner_up.min(second[lane]);
-        if lane != winner.2 {
-            runner_up = runner_up.min(best[lane]);
-        }
-    }
-    let (mut cluster, mut best) = (winner.0, winner.1);
     for (j, (&d, &n)) in dots[full..].iter().zip(&norms[full..]).enumerate() {
-        let value = d + n;
-        if value < best {
-            runner_up = best;
-            (cluster, best) = ((full + j) as u32, value);
-        } else {
-            runner_up = runner_up.min(value);
-        }
+        insert(full + j, d + n, &mut top);
     }
-    Ranked {
-        cluster,
-        best,
-        second: runner_up,
-    }
+    top
 }
 
 #[cfg(test)]
@@ -696,34 +675,30 @@ mod tests {
     }
 
     #[test]
-    fn the_runner_up_is_the_smallest_value_at_any_other_index() {
+    fn the_smallest_values_are_kept_in_order_with_ties_by_index() {
         let mut rng = Rng::for_stream(9, 0);
-        for len in [1, 2, 15, 16, 17, 31, 32, 33, 100, 1000] {
+        for len in [1, 2, 9, 10, 11, 15, 16, 17, 31, 32, 33, 100, 1000] {
             for _ in 0..20 {
-                // Few distinct values: ties within a lane, across lanes and in the tail.
+                // Few distinct values: ties within a lane group, across groups and in the tail.
                 let dots: Vec<f32> = (0..len).map(|_| rng.below(4) as f32 - 2.0).collect();
                 let norms: Vec<f32> = (0..len).map(|_| rng.below(3) as f32).collect();
-                let shifted: Vec<f32> = dots.iter().zip(&norms).map(|(d, n)| d + n).collect();
-                let min = shifted.iter().cloned().fold(f32::INFINITY, f32::min);
-                let first = shifted.iter().position(|&v| v == min).unwrap();
-                let second = shifted
+                let mut want: Vec<(u32, f32)> = dots
                     .iter()
+                    .zip(&norms)
                     .enumerate()
-                    .filter(|&(j, _)| j != first)
-                    .map(|(_, &v)| v)
-                    .fold(f32::INFINITY, f32::min);
-                let want = Ranked {
-                    cluster: first as u32,
-                    best: min,
-                    second,
-                };
-                assert_eq!(argmin2_shifted(&dots, &norms), want, "len {len}");
-                assert_eq!(argmin2_shifted_lanes(&dots, &norms), want, "len {len}");
+                    .map(|(j, (d, n))| (j as u32, d + n))
+                    .collect();
+                // A stable sort: equal values stay in index order.
+                want.sort_by(|a, b| a.1.total_cmp(&b.1));
+                want.resize(TOP, (u32::MAX, f32::INFINITY));
                 assert_eq!(
-                    argmin_shifted(&dots, &norms),
-                    (want.cluster, want.best),
+                    smallest_shifted(&dots, &norms)[..],
+                    want[..TOP],
                     "len {len}"
                 );
+                assert_eq!(smallest_shifted_lanes(&dots, &norms)[..], want[..TOP]);
+                let (first, min) = argmin_shifted(&dots, &norms);
+                assert_eq!((first, min), want[0], "len {len}");
             }
         }
     }
@@ -736,7 +711,7 @@ mod tests {
             let centroids = random_rows(&mut rng, k, dim);
             let norms = row_sq_norms(&centroids, dim);
             let all: Vec<usize> = (0..n).collect();
-            let rank = |_: usize, dots: &[f32]| argmin2_shifted(dots, &norms);
+            let rank = |_: usize, dots: &[f32]| smallest_shifted(dots, &norms);
             let full = ranked(&points, &all, &centroids, dim, rank);
             // Every third row, a reversed subset, and single rows: other neighbours, other places.
             let thirds: Vec<usize> = (0..n).step_by(3).collect();
@@ -744,9 +719,8 @@ mod tests {
             for rows in [thirds, reversed, vec![n - 1], vec![5, 4]] {
                 let some = ranked(&points, &rows, &centroids, dim, rank);
                 for (&r, got) in rows.iter().zip(&some) {
-                    assert_eq!(got.cluster, full[r].cluster, "row {r}");
-                    assert_eq!(got.best.to_bits(), full[r].best.to_bits(), "row {r}");
-                    assert_eq!(got.second.to_bits(), full[r].second.to_bits(), "row {r}");
+                    let bits = |top: &[(u32, f32); TOP]| top.map(|(j, v)| (j, v.to_bits()));
+                    assert_eq!(bits(got), bits(&full[r]), "row {r}");
                 }
             }
             let near = nearest(
@@ -758,8 +732,8 @@ mod tests {
             );
             for (r, (a, b)) in near.iter().zip(&full).enumerate() {
                 // Same labels as the clustering kernel, up to float near-ties.
-                if a.cluster != b.cluster {
-                    assert!((b.second - b.best).abs() < 1e-4, "row {r}");
+                if a.cluster != b[0].0 {
+                    assert!((b[1].1 - b[0].1).abs() < 1e-4, "row {r}");
                 }
             }
         }

@@ -271,7 +271,7 @@ fn check_input(project: &Project, facts: &ItemFacts, data: &Dataset, path: &Path
 /// New items per assign unit: a batch for a sentence model (whose embedding is the cost),
 /// else a pass chunk (about 100 ms of assignment).
 fn chunk_size(config: &RunConfig) -> usize {
-    let batch = config.tuning.batch_size;
+    let batch = config.batch_size();
     match config.embedder {
         Embedder::Minilm if config.format.item_kind() == ItemKind::Keywords => batch,
         _ => config.tuning.pass_chunk_size.unwrap_or(batch).max(batch),

@@ -74,7 +74,9 @@ pub enum Embedder {
 /// The algorithm's knobs; each has a CLI default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tuning {
-    pub batch_size: usize,
+    /// Items per batch after batch 0; `None` asks for the default, resolved at create from the
+    /// work per item ([`default_batch_size`]). Every stored run has one.
+    pub batch_size: Option<usize>,
     pub first_batch_share: f64,
     pub tol: f64,
     pub max_iter: u32,
@@ -120,7 +122,7 @@ impl Settings {
 
 impl Tuning {
     fn check(&self) -> Result<()> {
-        let problem = if self.batch_size == 0 {
+        let problem = if self.batch_size == Some(0) {
             "--batch-size must be at least 1"
         } else if !(self.first_batch_share > 0.0 && self.first_batch_share <= 1.0) {
             "--first-batch-share must be in (0, 1]"
@@ -140,13 +142,21 @@ impl Tuning {
 }
 
 impl RunConfig {
+    /// Items per clustering batch: resolved when the run was created (a stored config without
+    /// one is refused as unreadable by [`stored_config`]).
+    pub(super) fn batch_size(&self) -> usize {
+        self.tuning
+            .batch_size
+            .expect("stored runs have a batch size")
+    }
+
     /// The batch plan of `n_items` items under this config.
     pub(super) fn plan(&self, n_items: usize) -> BatchPlan {
         let t = &self.tuning;
         BatchPlan::new(
             n_items,
             self.n_clusters,
-            t.batch_size,
+            self.batch_size(),
             t.first_batch_share,
             t.seed,
         )
@@ -189,6 +199,34 @@ pub fn default_n_clusters(n_items: usize) -> usize {
     ((n_items as f64 / 2.0).sqrt().round() as usize).clamp(2, 1000)
 }
 
+/// Items per batch after batch 0 when `--batch-size` is not given: 500, or k·d/64 when that is
+/// more, so a batch's checkpoint (the k·d centroid floats, 4·k·d bytes) adds at most 256 bytes
+/// an item. A commit's cost grows with that blob while an item's distances cost 2·k·d FLOP, so
+/// at k = 1,000, d = 384 (6,000 items a batch) commits stay a few percent of the batch's
+/// compute instead of outweighing it (README, "Batch size"); below k·d = 32,000 (k = 83 at
+/// d = 384) batches stay at 500. Runs whose keywords go through the sentence model keep 500:
+/// embedding costs milliseconds an item, so their commits are already under 1%. No batch holds
+/// more rows than 16 MiB or an eighth of the matrix, whichever is more.
+fn default_batch_size(n_clusters: usize, dim: usize, embeds: bool, n_items: usize) -> usize {
+    const BATCH_SIZE: usize = 500;
+    const FLOATS_PER_ITEM: usize = 64;
+    if embeds {
+        return BATCH_SIZE;
+    }
+    (n_clusters * dim)
+        .div_ceil(FLOATS_PER_ITEM)
+        .min(max_rows(dim, n_items))
+        .max(BATCH_SIZE)
+}
+
+/// Most rows a default batch or pass chunk holds (they are gathered into memory beside the
+/// data): those that fill 16 MiB or an eighth of the whole matrix, whichever is more.
+fn max_rows(dim: usize, n_items: usize) -> usize {
+    const MIN_CHUNK_BYTES: usize = 16 << 20;
+    let row_bytes = 4 * dim.max(1);
+    MIN_CHUNK_BYTES.max(n_items * row_bytes / 8) / row_bytes
+}
+
 /// Items per refinement or final-pass commit when `--pass-chunk-size` is not given: enough for
 /// ~100 ms of distance computation at ~150 GFLOP/s (2·k·d FLOP per item), so a commit's fixed
 /// cost (a transaction and an fsync, 1–2 ms) stays near 1–2% of the pass; but no more rows
@@ -201,22 +239,25 @@ fn default_pass_chunk_size(
     n_items: usize,
 ) -> usize {
     const FLOP_PER_CHUNK: f64 = 1.5e10;
-    const MIN_CHUNK_BYTES: usize = 16 << 20;
     let per_item = 2.0 * (n_clusters * dim).max(1) as f64;
-    let row_bytes = 4 * dim.max(1);
-    let by_memory = MIN_CHUNK_BYTES.max(n_items * row_bytes / 8) / row_bytes;
     ((FLOP_PER_CHUNK / per_item) as usize)
-        .min(by_memory)
+        .min(max_rows(dim, n_items))
         .max(batch_size)
 }
 
 pub(super) fn stored_config(run: &RunRecord) -> Result<RunConfig> {
-    serde_json::from_str(&run.config_json).map_err(|e| {
+    let unreadable = |problem: String| {
         Error::Params(format!(
-            "stored config of {:?} is unreadable: {e}",
+            "stored config of {:?} is unreadable: {problem}",
             run.project
         ))
-    })
+    };
+    let config: RunConfig =
+        serde_json::from_str(&run.config_json).map_err(|e| unreadable(e.to_string()))?;
+    match config.tuning.batch_size {
+        Some(1..) => Ok(config),
+        _ => Err(unreadable("no batch size".into())),
+    }
 }
 
 pub(super) fn resolve_config(
@@ -239,15 +280,19 @@ pub(super) fn resolve_config(
     }
     settings.tuning.check()?;
     let mut tuning = settings.tuning.clone();
+    let embedder = settings.embedder_for(data.kind);
+    let batch_size = *tuning.batch_size.get_or_insert_with(|| {
+        let embeds = data.kind == ItemKind::Keywords && embedder == Embedder::Minilm;
+        default_batch_size(n_clusters, data.dim(), embeds, data.len())
+    });
     tuning.pass_chunk_size.get_or_insert_with(|| {
-        default_pass_chunk_size(n_clusters, data.dim(), tuning.batch_size, data.len())
+        default_pass_chunk_size(n_clusters, data.dim(), batch_size, data.len())
     });
     if settings.embedder == Some(Embedder::Minilm) && data.kind != ItemKind::Keywords {
         return Err(Error::Params(
             "--embedder applies to keyword inputs; embeddings are used as they are".into(),
         ));
     }
-    let embedder = settings.embedder_for(data.kind);
     let metric = settings.metric.unwrap_or_else(|| default_metric(data));
     if let Some(min) = settings.min_similarity {
         if metric != Metric::Cosine {
@@ -343,5 +388,24 @@ fn default_metric(data: &Dataset) -> Metric {
         Metric::Cosine
     } else {
         Metric::Euclidean
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_grow_with_the_work_per_item_from_500() {
+        // banking77: k·d below 32,000 keeps 500.
+        assert_eq!(default_batch_size(77, 384, false, 13_083), 500);
+        assert_eq!(default_batch_size(1_000, 384, false, 450_000), 6_000);
+        // The sentence model's keywords: embedding dominates, commits are cheap already.
+        assert_eq!(default_batch_size(1_000, 384, true, 450_000), 500);
+        assert_eq!(default_batch_size(10_000, 128, false, 10_000_000), 20_000);
+        // Wide rows: at most 16 MiB of them (an eighth of this matrix is less).
+        assert_eq!(default_batch_size(10_000, 4_096, false, 1_000), 1_024);
+        // Never below 500, even when 16 MiB holds fewer rows.
+        assert_eq!(default_batch_size(10_000, 65_536, false, 1_000), 500);
     }
 }

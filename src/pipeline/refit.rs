@@ -110,11 +110,13 @@ pub fn refit(
         .transpose()?;
     let blocks = store.load_blocks(project.run.run_id)?;
     let baseline = tiled_labels(&blocks, project.n_items)?;
-    let tuning = &project.config.tuning;
-    let min_items = tuning
+    let batch = project.config.batch_size();
+    let min_items = project
+        .config
+        .tuning
         .pass_chunk_size
-        .unwrap_or(tuning.batch_size)
-        .max(tuning.batch_size);
+        .unwrap_or(batch)
+        .max(batch);
     let plan = RefitPlan {
         refine_epochs: request.refine_epochs,
         chunk_ends: chunk_ends(&blocks, min_items),

@@ -43,7 +43,7 @@ fn settings(batch_size: usize, pass_chunk_size: usize, seed: u64) -> Settings {
         group_chunk_size: Some(3),
         metric: None,
         tuning: Tuning {
-            batch_size,
+            batch_size: Some(batch_size),
             first_batch_share: 0.1,
             tol: 1e-12,
             max_iter: 100,
