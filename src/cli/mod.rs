@@ -7,9 +7,9 @@ mod export;
 mod install_model;
 mod jobs;
 mod progress;
-mod report;
 mod resume;
 mod status;
+mod text;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -139,7 +139,7 @@ fn finish(
     match outcome {
         Outcome::Succeeded(timings) => {
             if !quiet {
-                say(&report::finished(project, &timings));
+                say(&text::finished(project, &timings));
             }
             Ok(ExitCode::SUCCESS)
         }

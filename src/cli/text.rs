@@ -1,4 +1,4 @@
-//! Plain-text renderings of status reports and ingest notes.
+//! Plain-text renderings of status reports, jobs and ingest notes.
 
 use std::fmt::Write;
 
