@@ -27,7 +27,10 @@ pub use config::{
 pub use create::{CreateRequest, create, install_model};
 pub use delete::delete;
 pub use events::{IngestNotes, Outcome, Progress, RunTimings, UnitCommitted};
-pub use export::{ClusterExportRow, ExportRow, KeywordRow, NO_CLUSTER, Page};
+pub use export::{
+    ClusterExportRow, ExportRow, ItemQuery, ItemSlice, KeywordRow, NO_CLUSTER, Page, group_cell,
+    neutralise, topic_cell,
+};
 pub use jobs::JobView;
 pub use reader::Reader;
 pub use resume::resume;

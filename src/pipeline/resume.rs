@@ -40,6 +40,7 @@ pub fn resume(
     }
     let job = store.start_job(project, JobKind::Resume, run.n_items as i64)?;
     lock.set_job(job);
+    progress.job_started(job);
     // From here on, a failure is the job's: recorded with it, then reported.
     let (config, data) = match read_again(&run, input_override, model_dir, progress) {
         Ok(read) => read,
