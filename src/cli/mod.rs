@@ -7,7 +7,9 @@ mod export;
 mod install_model;
 mod jobs;
 mod progress;
+mod report;
 mod resume;
+mod serve;
 mod status;
 mod text;
 
@@ -55,6 +57,10 @@ enum Command {
     Delete(delete::DeleteArgs),
     /// List the jobs: every command that wrote, what it did, how far it got
     Jobs(jobs::JobsArgs),
+    /// Write a project's report: one self-contained HTML file (treemap, tables, charts)
+    Report(report::ReportArgs),
+    /// Serve a local web UI and JSON job API over the database
+    Serve(serve::ServeArgs),
     /// Install the all-MiniLM-L6-v2 sentence model (create does it on first use)
     InstallModel(install_model::InstallModelArgs),
 }
@@ -100,6 +106,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(&Reader::open(&db)?, &args),
         Command::Delete(args) => delete::run(&db, args),
         Command::Jobs(args) => jobs::run(&db, args),
+        Command::Report(args) => report::run(&db, args),
+        Command::Serve(args) => serve::run(&db, args),
         Command::InstallModel(args) => install_model::run(args),
     }
 }

@@ -15,6 +15,7 @@ mod grouping;
 mod jobs;
 mod lock;
 mod reader;
+mod report;
 mod resume;
 mod row_cache;
 mod schedule;
@@ -33,10 +34,11 @@ pub use export::{
 };
 pub use jobs::JobView;
 pub use reader::Reader;
+pub use report::{ReportData, ReportItem, ReportLimits, ReportPage, ReportTopic};
 pub use resume::resume;
 pub use status::{RunPhase, StatusReport};
 
 // The vocabulary front ends need, so that they depend on the pipeline alone.
 pub use crate::core::kmeans::Metric;
 pub use crate::input::{InputFormat, ItemKind, KeywordColumns, ReadOptions};
-pub use crate::store::{JobId, JobKind, JobRecord, JobState, Phase};
+pub use crate::store::{JobId, JobKind, JobRecord, JobState, Phase, RunStatus};

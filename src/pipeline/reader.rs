@@ -7,6 +7,7 @@ use super::config::stored_config;
 use super::export::{self, ClusterExportRow, ExportRow, ItemQuery, ItemSlice, KeywordRow};
 use super::jobs::JobView;
 use super::lock;
+use super::report::{self, ReportData, ReportLimits};
 use super::status::{self, StatusReport};
 use crate::error::{Error, Result};
 use crate::input::ItemKind;
@@ -73,6 +74,11 @@ impl Reader {
     /// The committed items `query` asks for, in export order; see [`export::export_slice`].
     pub fn items(&self, project: &str, query: ItemQuery) -> Result<ItemSlice> {
         export::export_slice(&self.store, project, query)
+    }
+
+    /// What a report of `project` shows, within `limits`; see [`report::report`].
+    pub fn report(&self, project: &str, limits: ReportLimits) -> Result<ReportData> {
+        report::report(&self.db, &self.store, project, limits)
     }
 
     /// The input file `project` was created from, as recorded (an absolute path).
