@@ -35,7 +35,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "..", "shared", "data")
-KBATCH = os.path.join(ROOT, "target", "release", "kbatch")
+KBATCH = os.environ.get("KBATCH_BIN") or os.path.join(ROOT, "target", "release", "kbatch")
 
 
 def ensure_numpy():
@@ -138,7 +138,7 @@ def quality(args, tmp):
     for threshold in args.thresholds:
         db = os.path.join(tmp, f"sweep-{threshold}.sqlite")
         kbatch("--db", db, "create", "--project", "b", "--input", jsonl, "--groups",
-               "--group-similarity", str(threshold), "--clusters", "77", "--quiet")
+               "--group-similarity", str(threshold), "--clusters", str(args.topics), "--quiet")
         groups, _ = export_groups(db, "b", index, keyword_layout=False)
         ours = score(groups, labels, n)
         start = time.perf_counter()
@@ -235,6 +235,8 @@ def main():
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--skip-texts", action="store_true")
     parser.add_argument("--thresholds", type=float, nargs="*", default=[0.7, 0.75, 0.8, 0.85])
+    parser.add_argument("--topics", type=int, default=77,
+                        help="k of the threshold sweep (fewer topics: larger ones)")
     args = parser.parse_args()
     if not os.path.exists(KBATCH):
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)

@@ -135,6 +135,10 @@ fn describe(e: &UnitCommitted) -> String {
         .centroid_shift
         .map(|v| format!(", centroid shift {v:.2e}"))
         .unwrap_or_default();
+    let skipped = e
+        .distances_skipped
+        .map(|v| format!(", {:.1}% of distances skipped", 100.0 * v))
+        .unwrap_or_default();
     let smoothed = e
         .ewa_inertia
         .filter(|_| e.phase == Phase::Cluster)
@@ -154,7 +158,7 @@ fn describe(e: &UnitCommitted) -> String {
         _ => "",
     };
     format!(
-        "batch {}/{} ({phase}) committed: {} items, inertia {:.5}{smoothed}{lloyd}{moved}{shift}{frozen}, {} ms",
+        "batch {}/{} ({phase}) committed: {} items, inertia {:.5}{smoothed}{lloyd}{moved}{shift}{skipped}{frozen}, {} ms",
         e.batch_number + 1,
         e.total_units,
         e.items,

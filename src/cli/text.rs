@@ -189,7 +189,7 @@ pub fn project(r: &StatusReport) -> String {
     if let Some(batches) = &r.batches {
         let _ = write!(
             out,
-            "\n\nbatch\tphase\tsize\tstatus\tinertia\tsmoothed\tlloyd\treassigned\ttitles\tms"
+            "\n\nbatch\tphase\tsize\tstatus\tinertia\tsmoothed\tlloyd\treassigned\ttitles\tms\tskipped"
         );
         for b in batches {
             let phase = match b.epoch {
@@ -198,7 +198,7 @@ pub fn project(r: &StatusReport) -> String {
             };
             let _ = write!(
                 out,
-                "\n{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                "\n{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                 b.batch_number,
                 phase,
                 b.batch_size,
@@ -209,6 +209,8 @@ pub fn project(r: &StatusReport) -> String {
                 b.reassigned,
                 b.titles_touched,
                 b.processing_time_ms.map_or("-".into(), |v| v.to_string()),
+                b.distances_skipped
+                    .map_or("-".into(), |v| format!("{:.1}%", 100.0 * v)),
             );
         }
     }

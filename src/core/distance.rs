@@ -84,6 +84,114 @@ pub fn nearest(
     out
 }
 
+/// A row's nearest centroid and the runner-up value, as the kernel computed them: `best` and
+/// `second` are shifted values ‖c‖² − 2x·c (add ‖x‖² for a squared distance), `second` the
+/// smallest over every centroid but `cluster` (equal to `best` on a tie).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ranked {
+    pub cluster: u32,
+    pub best: f32,
+    pub second: f32,
+}
+
+/// Runs `per_row(r, dots)` for every row index `r` of `rows`, `dots` being −2·x·c against every
+/// centroid for the point at row `r` of `points`. Every SGEMM runs on exactly [`BLOCK_ROWS`]
+/// rows (the last block zero-padded), so a row's dots depend on nothing but the row and the
+/// centroids: not on which rows share its block, nor on its place there. That is what lets a
+/// pruned pass recompute a few rows and get the bits a full pass would give them.
+pub fn ranked<T: Send>(
+    points: &[f32],
+    rows: &[usize],
+    centroids: &[f32],
+    dim: usize,
+    per_row: impl Fn(usize, &[f32]) -> T + Sync,
+) -> Vec<T> {
+    let n_centroids = centroids.len() / dim;
+    assert!(n_centroids > 0, "ranked() needs at least one centroid");
+    let blocks: Vec<Vec<T>> = rows
+        .par_chunks(BLOCK_ROWS)
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |(dots, gathered), rows| {
+                let contiguous =
+                    rows.len() == BLOCK_ROWS && rows[BLOCK_ROWS - 1] - rows[0] == BLOCK_ROWS - 1;
+                let block: &[f32] = if contiguous {
+                    &points[rows[0] * dim..(rows[0] + BLOCK_ROWS) * dim]
+                } else {
+                    gathered.clear();
+                    for &r in rows {
+                        gathered.extend_from_slice(&points[r * dim..(r + 1) * dim]);
+                    }
+                    gathered.resize(BLOCK_ROWS * dim, 0.0);
+                    gathered
+                };
+                dots.resize(BLOCK_ROWS * n_centroids, 0.0);
+                minus_two_dots(block, centroids, dim, dots);
+                rows.iter()
+                    .zip(dots.chunks_exact(n_centroids))
+                    .map(|(&r, row)| per_row(r, row))
+                    .collect()
+            },
+        )
+        .collect();
+    blocks.into_iter().flatten().collect()
+}
+
+/// ‖x − c‖² summed directly (no cancellation), in 8 lanes of fused multiply-adds reduced in a
+/// fixed order: the same bits on every CPU, and accurate to a relative (dim + 3)·2⁻²⁴.
+pub fn sq_dist_direct(x: &[f32], c: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { sq_dist_fma(x, c) };
+    }
+    sq_dist_portable(x, c)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn sq_dist_fma(x: &[f32], c: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    assert_eq!(x.len(), c.len(), "x and c must have one length");
+    let full = x.len() / 8 * 8;
+    let mut acc = _mm256_setzero_ps();
+    for i in (0..full).step_by(8) {
+        // SAFETY: i + 8 <= full <= len of both; unaligned loads.
+        unsafe {
+            let d = _mm256_sub_ps(
+                _mm256_loadu_ps(x.as_ptr().add(i)),
+                _mm256_loadu_ps(c.as_ptr().add(i)),
+            );
+            acc = _mm256_fmadd_ps(d, d, acc);
+        }
+    }
+    let halves = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
+    let mut sum = _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)));
+    for (&a, &b) in x[full..].iter().zip(&c[full..]) {
+        let d = a - b;
+        sum = d.mul_add(d, sum);
+    }
+    sum
+}
+
+fn sq_dist_portable(x: &[f32], c: &[f32]) -> f32 {
+    let full = x.len() / 8 * 8;
+    let mut acc = [0f32; 8];
+    for (a, b) in x[..full].chunks_exact(8).zip(c[..full].chunks_exact(8)) {
+        for lane in 0..8 {
+            let d = a[lane] - b[lane];
+            acc[lane] = d.mul_add(d, acc[lane]);
+        }
+    }
+    let mut sum = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    for (&a, &b) in x[full..].iter().zip(&c[full..]) {
+        let d = a - b;
+        sum = d.mul_add(d, sum);
+    }
+    sum
+}
+
 /// Full `points × others` matrix of squared distances (row-major, clamped at 0).
 pub fn sq_dists(
     points: &[f32],
@@ -272,32 +380,45 @@ fn dot_portable(x: &[f32], y: &[f32]) -> f32 {
 /// Lanes of the argmin: one AVX-512 register of f32, or two AVX2 ones.
 const LANES: usize = 16;
 
-/// The index of the smallest `dots[j] + norms[j]` (the lowest index among equals) and that value.
-fn argmin_shifted(dots: &[f32], norms: &[f32]) -> (u32, f32) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { argmin_shifted_avx512(dots, norms) };
+/// `fn $name(dots, norms)`: `$lanes` compiled for AVX-512F, for AVX2 or for neither, whichever
+/// the CPU has, chosen at run time.
+macro_rules! dispatched {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident = $lanes:ident -> $ret:ty) => {
+        $(#[$doc])*
+        $vis fn $name(dots: &[f32], norms: &[f32]) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512(dots: &[f32], norms: &[f32]) -> $ret {
+                    $lanes(dots, norms)
+                }
+                #[target_feature(enable = "avx2")]
+                fn avx2(dots: &[f32], norms: &[f32]) -> $ret {
+                    $lanes(dots, norms)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F, checked just above.
+                    return unsafe { avx512(dots, norms) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2, checked just above.
+                    return unsafe { avx2(dots, norms) };
+                }
+            }
+            $lanes(dots, norms)
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { argmin_shifted_avx2(dots, norms) };
-        }
-    }
-    argmin_shifted_lanes(dots, norms)
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn argmin_shifted_avx512(dots: &[f32], norms: &[f32]) -> (u32, f32) {
-    argmin_shifted_lanes(dots, norms)
+dispatched! {
+    /// The index of the smallest `dots[j] + norms[j]` (the lowest index among equals) and that
+    /// value.
+    fn argmin_shifted = argmin_shifted_lanes -> (u32, f32)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn argmin_shifted_avx2(dots: &[f32], norms: &[f32]) -> (u32, f32) {
-    argmin_shifted_lanes(dots, norms)
+dispatched! {
+    /// [`argmin_shifted`] that also keeps the runner-up: the smallest value at any other index.
+    pub fn argmin2_shifted = argmin2_shifted_lanes -> Ranked
 }
 
 /// Branch-free per-lane minima that LLVM vectorises at the caller's target features. Each lane
@@ -337,6 +458,65 @@ fn argmin_shifted_lanes(dots: &[f32], norms: &[f32]) -> (u32, f32) {
         }
     }
     winner
+}
+
+/// Per lane the first minimum and the smallest other value; the winner is the first minimum
+/// overall (as in [`argmin_shifted_lanes`]), the runner-up the smallest value left.
+#[inline(always)]
+fn argmin2_shifted_lanes(dots: &[f32], norms: &[f32]) -> Ranked {
+    let mut best = [f32::INFINITY; LANES];
+    let mut second = [f32::INFINITY; LANES];
+    let mut best_at = [0u32; LANES];
+    let mut at = [0u32; LANES];
+    for (lane, a) in at.iter_mut().enumerate() {
+        *a = lane as u32;
+    }
+    let full = dots.len() / LANES * LANES;
+    for (d, n) in dots[..full]
+        .chunks_exact(LANES)
+        .zip(norms[..full].chunks_exact(LANES))
+    {
+        for lane in 0..LANES {
+            let value = d[lane] + n[lane];
+            let better = value < best[lane];
+            second[lane] = if better {
+                best[lane]
+            } else {
+                second[lane].min(value)
+            };
+            best[lane] = if better { value } else { best[lane] };
+            best_at[lane] = if better { at[lane] } else { best_at[lane] };
+            at[lane] += LANES as u32;
+        }
+    }
+    let mut winner = (0u32, f32::INFINITY, usize::MAX);
+    for (lane, (&value, &index)) in best.iter().zip(&best_at).enumerate() {
+        if value < winner.1 || (value == winner.1 && index < winner.0) {
+            winner = (index, value, lane);
+        }
+    }
+    let mut runner_up = f32::INFINITY;
+    for lane in 0..LANES {
+        runner_up = runner_up.min(second[lane]);
+        if lane != winner.2 {
+            runner_up = runner_up.min(best[lane]);
+        }
+    }
+    let (mut cluster, mut best) = (winner.0, winner.1);
+    for (j, (&d, &n)) in dots[full..].iter().zip(&norms[full..]).enumerate() {
+        let value = d + n;
+        if value < best {
+            runner_up = best;
+            (cluster, best) = ((full + j) as u32, value);
+        } else {
+            runner_up = runner_up.min(value);
+        }
+    }
+    Ranked {
+        cluster,
+        best,
+        second: runner_up,
+    }
 }
 
 #[cfg(test)]
@@ -511,6 +691,94 @@ mod tests {
                 argmin_shifted_lanes(&dots, &norms),
                 (first, min),
                 "len {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_runner_up_is_the_smallest_value_at_any_other_index() {
+        let mut rng = Rng::for_stream(9, 0);
+        for len in [1, 2, 15, 16, 17, 31, 32, 33, 100, 1000] {
+            for _ in 0..20 {
+                // Few distinct values: ties within a lane, across lanes and in the tail.
+                let dots: Vec<f32> = (0..len).map(|_| rng.below(4) as f32 - 2.0).collect();
+                let norms: Vec<f32> = (0..len).map(|_| rng.below(3) as f32).collect();
+                let shifted: Vec<f32> = dots.iter().zip(&norms).map(|(d, n)| d + n).collect();
+                let min = shifted.iter().cloned().fold(f32::INFINITY, f32::min);
+                let first = shifted.iter().position(|&v| v == min).unwrap();
+                let second = shifted
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != first)
+                    .map(|(_, &v)| v)
+                    .fold(f32::INFINITY, f32::min);
+                let want = Ranked {
+                    cluster: first as u32,
+                    best: min,
+                    second,
+                };
+                assert_eq!(argmin2_shifted(&dots, &norms), want, "len {len}");
+                assert_eq!(argmin2_shifted_lanes(&dots, &norms), want, "len {len}");
+                assert_eq!(
+                    argmin_shifted(&dots, &norms),
+                    (want.cluster, want.best),
+                    "len {len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_ranked_row_has_the_same_bits_in_any_block_and_at_any_place() {
+        let mut rng = Rng::for_stream(10, 0);
+        for (n, k, dim) in [(700, 37, 24), (600, 300, 130), (300, 1, 8), (300, 20, 1100)] {
+            let points = random_rows(&mut rng, n, dim);
+            let centroids = random_rows(&mut rng, k, dim);
+            let norms = row_sq_norms(&centroids, dim);
+            let all: Vec<usize> = (0..n).collect();
+            let rank = |_: usize, dots: &[f32]| argmin2_shifted(dots, &norms);
+            let full = ranked(&points, &all, &centroids, dim, rank);
+            // Every third row, a reversed subset, and single rows: other neighbours, other places.
+            let thirds: Vec<usize> = (0..n).step_by(3).collect();
+            let reversed: Vec<usize> = (0..n).rev().step_by(7).collect();
+            for rows in [thirds, reversed, vec![n - 1], vec![5, 4]] {
+                let some = ranked(&points, &rows, &centroids, dim, rank);
+                for (&r, got) in rows.iter().zip(&some) {
+                    assert_eq!(got.cluster, full[r].cluster, "row {r}");
+                    assert_eq!(got.best.to_bits(), full[r].best.to_bits(), "row {r}");
+                    assert_eq!(got.second.to_bits(), full[r].second.to_bits(), "row {r}");
+                }
+            }
+            let near = nearest(
+                &points,
+                &row_sq_norms(&points, dim),
+                &centroids,
+                &norms,
+                dim,
+            );
+            for (r, (a, b)) in near.iter().zip(&full).enumerate() {
+                // Same labels as the clustering kernel, up to float near-ties.
+                if a.cluster != b.cluster {
+                    assert!((b.second - b.best).abs() < 1e-4, "row {r}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn direct_squared_distances_match_the_oracle_with_the_same_bits_everywhere() {
+        let mut rng = Rng::for_stream(11, 0);
+        for dim in [1, 7, 8, 9, 128, 131, 384] {
+            let x = random_rows(&mut rng, 1, dim);
+            let c = random_rows(&mut rng, 1, dim);
+            let exact = exact_sq_dist(&x, &c);
+            let got = sq_dist_direct(&x, &c);
+            let bound = (dim as f64 + 3.0) * f64::from(f32::EPSILON) / 2.0 * exact;
+            assert!((f64::from(got) - exact).abs() <= bound, "dim {dim}");
+            assert_eq!(
+                got.to_bits(),
+                sq_dist_portable(&x, &c).to_bits(),
+                "dim {dim}"
             );
         }
     }

@@ -4,6 +4,7 @@
 //! The whole model is the value [`KMeansState`]: state in, state out, so a checkpoint is
 //! exactly this value and a resumed run continues bit for bit.
 
+use super::bounds;
 use super::distance::{self, Nearest};
 use super::rng::Rng;
 use rayon::prelude::*;
@@ -85,6 +86,18 @@ pub struct BatchOutcome {
     pub reassigned: u32,
 }
 
+impl BatchOutcome {
+    /// The outcome of a plain assignment: the labels and their mean squared distance.
+    pub fn assigned(nearest: Vec<Nearest>) -> BatchOutcome {
+        BatchOutcome {
+            batch_inertia: mean_sq_dist(&nearest),
+            nearest,
+            lloyd_iterations: 0,
+            reassigned: 0,
+        }
+    }
+}
+
 /// Rows per cluster that k-means++ seeds from (scikit-learn's MiniBatchKMeans seeds from
 /// 3 × its batch size; faiss trains on 256 rows per centroid).
 const SEED_SAMPLE_PER_CLUSTER: usize = 32;
@@ -120,23 +133,27 @@ pub fn fit_first_batch(
         rng,
         keep_going,
     )?;
-    let mut nearest = assign(points, &norms, &centroids, dim);
+    // Lloyd's passes prune with the bounds of the pass before: the same bits, far less work.
+    let mut pass = bounds::assign_pass(points, dim, &centroids, None);
     let mut lloyd_iterations = 0;
     let mut reassigned = 0;
     while lloyd_iterations < params.max_iter {
         if !keep_going() {
             return None;
         }
-        let (updated, relocated) = lloyd_update(params.metric, points, dim, &nearest, &centroids);
+        let (updated, relocated) =
+            lloyd_update(params.metric, points, dim, &pass.nearest, &centroids);
         lloyd_iterations += 1;
         reassigned += relocated;
         let shift = relative_shift(&centroids, &updated);
+        let moves = bounds::Moves::between(&centroids, &updated, dim);
         centroids = updated;
-        nearest = assign(points, &norms, &centroids, dim);
+        pass = pass.next(points, dim, &centroids, &moves);
         if shift < params.tol {
             break;
         }
     }
+    let nearest = pass.nearest;
     let mut counts = vec![0.0; k];
     for n in &nearest {
         counts[n.cluster as usize] += 1.0;
@@ -178,13 +195,7 @@ pub fn minibatch_step(
 /// (the final pass, and the first half of every mini-batch step).
 pub fn assign_batch(state: &KMeansState, points: &[f32]) -> BatchOutcome {
     let norms = distance::row_sq_norms(points, state.dim);
-    let nearest = assign(points, &norms, &state.centroids, state.dim);
-    BatchOutcome {
-        batch_inertia: mean_sq_dist(&nearest),
-        nearest,
-        lloyd_iterations: 0,
-        reassigned: 0,
-    }
+    BatchOutcome::assigned(assign(points, &norms, &state.centroids, state.dim))
 }
 
 /// Greedy k-means++ (scikit-learn's `_kmeans_plusplus`): `2 + ln k` candidates per step,

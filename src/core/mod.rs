@@ -5,6 +5,7 @@
 //! deterministic function of its arguments (randomness comes only from an explicit [`rng::Rng`]),
 //! and results do not depend on the number of threads.
 
+pub mod bounds;
 pub mod distance;
 pub mod embedder;
 pub mod groups;

@@ -39,6 +39,7 @@ pub(super) fn looks_like_vectors(text: &str) -> bool {
 pub(super) fn read(path: &Path) -> Result<Dataset> {
     let io = |e| Error::io(path, e);
     let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
     let mut hashed = Hashed {
         inner: file,
         hasher: blake3::Hasher::new(),
@@ -50,7 +51,7 @@ pub(super) fn read(path: &Path) -> Result<Dataset> {
         let mut bytes = Vec::new();
         input.read_to_end(&mut bytes).map_err(io)?;
         let (text, _) = text::decode(path, &bytes)?;
-        read_records(path, text.as_bytes())?
+        read_records(path, text.as_bytes(), text.len() as u64)?
     } else {
         if head.starts_with(b"\xEF\xBB\xBF") {
             input.consume(3);
@@ -59,7 +60,7 @@ pub(super) fn read(path: &Path) -> Result<Dataset> {
         if let Some(at) = head.iter().position(|&b| b == 0) {
             return Err(text::nul_error(path, &head[..at]));
         }
-        read_records(path, &mut input)?
+        read_records(path, &mut input, size)?
     };
     drop(input);
     dataset.blake3 = hashed.hasher.finalize().to_hex().to_string();
@@ -80,7 +81,8 @@ impl<R: Read> Read for Hashed<R> {
     }
 }
 
-fn read_records(path: &Path, mut input: impl BufRead) -> Result<Dataset> {
+/// `size`: the text's length in bytes, which bounds how many values it holds.
+fn read_records(path: &Path, mut input: impl BufRead, size: u64) -> Result<Dataset> {
     // The delimiter is judged on the header line, read ahead and then parsed with the rest.
     let mut first_line = Vec::new();
     loop {
@@ -101,7 +103,7 @@ fn read_records(path: &Path, mut input: impl BufRead) -> Result<Dataset> {
     let mut layout: Option<Layout> = None;
     let mut ids = IdRegistry::default();
     let mut texts = Vec::new();
-    let mut vectors = VectorBuilder::default();
+    let mut vectors = VectorBuilder::for_text_of(size);
     let mut values = Vec::new();
     csv_rows(path, input, delimiter, 1, |line, record| {
         let Some(layout) = &layout else {

@@ -18,7 +18,7 @@ struct Line {
 pub(super) fn read(path: &Path, text: &str) -> Result<Dataset> {
     let mut ids = IdRegistry::default();
     let mut texts = Vec::new();
-    let mut vectors = VectorBuilder::default();
+    let mut vectors = VectorBuilder::for_text_of(text.len() as u64);
     let mut with_ids = None;
     for (index, raw) in text.split('\n').enumerate() {
         let line = index as u64 + 1;

@@ -380,9 +380,22 @@ impl IdRegistry {
 struct VectorBuilder {
     data: Vec<f32>,
     dim: Option<usize>,
+    /// The most values the input can hold (known from its size): reserved at the first row,
+    /// so the vectors are never copied to grow. Reserved, not touched: it costs address space,
+    /// not memory.
+    room: usize,
 }
 
 impl VectorBuilder {
+    /// A builder for an input of `bytes` bytes of text, in which a value takes at least two
+    /// (a digit and a delimiter).
+    fn for_text_of(bytes: u64) -> VectorBuilder {
+        VectorBuilder {
+            room: usize::try_from(bytes / 2).unwrap_or(usize::MAX),
+            ..VectorBuilder::default()
+        }
+    }
+
     fn push(
         &mut self,
         path: &Path,
@@ -400,6 +413,14 @@ impl VectorBuilder {
                 Some(line),
                 format!("vector has {len} values, expected {dim}"),
             ));
+        }
+        if self.data.capacity() - self.data.len() < len {
+            // Past the estimate (or without one): grow by a quarter, never by doubling, which
+            // would hold the old and the new copy at once.
+            let more = std::mem::take(&mut self.room)
+                .max(self.data.capacity() / 4)
+                .max(len);
+            self.data.reserve_exact(more);
         }
         for (column, value) in row.enumerate() {
             let value = value as f32;

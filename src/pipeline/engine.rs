@@ -6,11 +6,13 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::bounds::BoundsCache;
 use super::config::RunConfig;
 use super::events::{Outcome, Progress, RunTimings, UnitCommitted};
 use super::grouping::Grouper;
 use super::row_cache::{self, RowCache};
 use super::schedule::{Schedule, Step};
+use crate::core::bounds;
 use crate::core::distance;
 use crate::core::kmeans::{self, BatchOutcome, ClusterSums, KMeansState, Metric, Params};
 use crate::core::plan::BatchPlan;
@@ -90,6 +92,8 @@ pub(super) struct Engine<'a> {
     state: Option<KMeansState>,
     /// The current refinement epoch's sums, over its chunks committed so far.
     epoch_sums: Option<ClusterSums>,
+    /// What the passes over all items prune with; never changes a result.
+    bounds: BoundsCache,
     book: ClusterBook,
     /// Runs with page-level groups: their state between grouping units.
     grouper: Option<Grouper>,
@@ -168,6 +172,7 @@ impl<'a> Engine<'a> {
             Some(groups) => Some(Grouper::restored(&store, run.run_id, groups.similarity)?),
             None => None,
         };
+        let bounds = BoundsCache::new(schedule.n_chunks());
         let mut engine = Engine {
             store,
             run,
@@ -178,6 +183,7 @@ impl<'a> Engine<'a> {
             data,
             state,
             epoch_sums: None,
+            bounds,
             book,
             grouper,
             job: None,
@@ -369,6 +375,7 @@ impl<'a> Engine<'a> {
                     _ => None,
                 },
                 centroid_shift: commit.centroid_shift,
+                distances_skipped: commit.distances_skipped,
                 items: commit.items(),
                 batch_inertia: commit.batch_inertia,
                 lloyd_iterations: commit.lloyd_iterations,
@@ -426,6 +433,7 @@ impl<'a> Engine<'a> {
             self.gather(range.clone())?;
         }
         let mut centroid_shift = None;
+        let mut distances_skipped = None;
         let mut refinement_ends = false;
         let mut skip = 0..0;
         let (phase, outcome) = match step {
@@ -434,7 +442,9 @@ impl<'a> Engine<'a> {
                 None => return Ok(None),
             },
             Step::Refine { epoch, chunk } => {
-                let outcome = self.refine_step(chunk);
+                let (outcome, skipped) = self.pass_step(chunk, range.clone());
+                distances_skipped = Some(skipped);
+                self.add_to_epoch(chunk, &outcome);
                 if let Some(shift) = self.end_of_epoch(chunk) {
                     centroid_shift = Some(shift);
                     refinement_ends = shift < self.config.tuning.tol
@@ -445,9 +455,10 @@ impl<'a> Engine<'a> {
                 }
                 (Phase::Refine, outcome)
             }
-            Step::Final { .. } => {
-                let state = self.state.as_ref().expect("a model exists after batch 0");
-                (Phase::Final, kmeans::assign_batch(state, &self.rows))
+            Step::Final { chunk } => {
+                let (outcome, skipped) = self.pass_step(chunk, range.clone());
+                distances_skipped = Some(skipped);
+                (Phase::Final, outcome)
             }
             Step::Group { .. } => unreachable!("grouping units return above"),
         };
@@ -492,6 +503,7 @@ impl<'a> Engine<'a> {
                 _ => refinement_ends,
             },
             centroid_shift,
+            distances_skipped,
             skip,
             processing_time_ms: started.elapsed().as_millis() as u64,
             embed_time_ms,
@@ -549,6 +561,7 @@ impl<'a> Engine<'a> {
             skip: 0..0,
             processing_time_ms: started.elapsed().as_millis() as u64,
             embed_time_ms: None,
+            distances_skipped: None,
             vectors: None,
             groups: Some(outcome.commit),
             job: None,
@@ -578,18 +591,27 @@ impl<'a> Engine<'a> {
         Some(outcome)
     }
 
-    /// One chunk of a Lloyd epoch: assign against the epoch's centroids and add to its sums.
-    fn refine_step(&mut self, chunk: usize) -> BatchOutcome {
+    /// One chunk of a pass over all items (plan positions `range`, gathered in `self.rows`):
+    /// assigned to the current centroids, pruned by the bounds the pass before left. Returns
+    /// the outcome and the share of distances the bounds skipped.
+    fn pass_step(&mut self, chunk: usize, range: Range<usize>) -> (BatchOutcome, f64) {
         let state = self.state.as_ref().expect("a model exists after batch 0");
-        let outcome = kmeans::assign_batch(state, &self.rows);
+        let prior = self.bounds.prior(chunk, range.clone());
+        let pass = bounds::assign_pass(&self.rows, state.dim, &state.centroids, prior);
+        self.bounds.keep(chunk, range, self.data.len(), &pass);
+        let skipped = pass.skipped_share(self.config.n_clusters);
+        (BatchOutcome::assigned(pass.nearest), skipped)
+    }
+
+    /// Adds a refinement chunk's items to its epoch's sums.
+    fn add_to_epoch(&mut self, chunk: usize, outcome: &BatchOutcome) {
         if chunk == 0 {
-            self.epoch_sums = Some(ClusterSums::new(self.config.n_clusters, state.dim));
+            self.epoch_sums = Some(ClusterSums::new(self.config.n_clusters, self.data.dim()));
         }
         self.epoch_sums
             .as_mut()
             .expect("an epoch's sums exist from its first chunk")
             .add(&self.rows, &outcome.nearest);
-        outcome
     }
 
     /// After an epoch's last chunk: the Lloyd update, returning its relative centroid shift.
@@ -601,6 +623,7 @@ impl<'a> Engine<'a> {
         let state = self.state.as_mut().expect("a model exists after batch 0");
         let updated = sums.updated(self.config.metric, &state.centroids);
         let shift = kmeans::relative_shift(&state.centroids, &updated);
+        self.bounds.moved(&state.centroids, &updated, state.dim);
         state.centroids = updated;
         Some(shift)
     }

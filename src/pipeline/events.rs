@@ -18,6 +18,8 @@ pub struct UnitCommitted {
     pub epoch: Option<u32>,
     /// At the end of a refinement epoch: its relative centroid shift.
     pub centroid_shift: Option<f64>,
+    /// Pass units: the share of item-to-centroid distances the bounds skipped.
+    pub distances_skipped: Option<f64>,
     pub items: usize,
     pub batch_inertia: f64,
     pub lloyd_iterations: u32,

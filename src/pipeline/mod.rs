@@ -5,6 +5,7 @@
 //! function of (input, config, seed, u), which is what makes a resumed run bit-identical to an
 //! uninterrupted one. The units are laid out by [`Schedule`].
 
+mod bounds;
 mod config;
 mod create;
 mod delete;

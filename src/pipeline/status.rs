@@ -356,6 +356,7 @@ mod tests {
             completed_at: None,
             processing_time_ms: done_ms,
             embed_time_ms: None,
+            distances_skipped: None,
             error_message: None,
         }
     }

@@ -29,6 +29,7 @@ impl Store {
                  SET status = 'completed', items_processed = ?3, clusters_touched = ?4,
                      titles_touched = ?5, batch_inertia = ?6, ewa_inertia = ?7, converged = ?8,
                      lloyd_iterations = ?11, reassigned = ?12, centroid_shift = ?13,
+                     distances_skipped = ?15,
                      started_at = coalesce(started_at, {NOW}), completed_at = {NOW},
                      processing_time_ms = ?9, embed_time_ms = ?14, error_message = NULL
                  WHERE run_id = ?1 AND batch_number = ?2 AND phase = ?10
@@ -49,6 +50,7 @@ impl Store {
                 commit.reassigned,
                 commit.centroid_shift,
                 commit.embed_time_ms.map(|ms| ms as i64),
+                commit.distances_skipped,
             ],
         )?;
         if updated != 1 {

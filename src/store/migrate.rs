@@ -42,6 +42,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../schema/0006_jobs.sql"),
         then: None,
     },
+    Migration {
+        sql: include_str!("../../schema/0007_distances_skipped.sql"),
+        then: None,
+    },
 ];
 
 /// The first schema with page-level groups, input columns and embedding times.
@@ -49,6 +53,9 @@ pub(super) const GROUPS: i64 = 5;
 
 /// The first schema with job records.
 pub(super) const JOBS: i64 = 6;
+
+/// The first schema recording the distances a pass unit skipped.
+pub(super) const SKIPPED_DISTANCES: i64 = 7;
 
 /// The first schema whose blob checksums are keyed with their place.
 pub(super) const KEYED_SEALS: i64 = 4;

@@ -103,9 +103,15 @@ impl Store {
 
     /// All `batch_runs` rows of a run, in order.
     pub fn batch_rows(&self, run_id: RunId) -> Result<Vec<BatchRow>> {
-        // A file older than schema v5 has no embedding times (read as it is, never migrated).
+        // A file older than schema v5 has no embedding times, one older than v7 no skipped
+        // distances (read as it is, never migrated).
         let embed_time = if self.has_groups() {
             "embed_time_ms"
+        } else {
+            "NULL"
+        };
+        let skipped = if self.version >= super::migrate::SKIPPED_DISTANCES {
+            "distances_skipped"
         } else {
             "NULL"
         };
@@ -113,9 +119,9 @@ impl Store {
             "SELECT batch_number, phase, batch_size, status, items_processed, clusters_touched,
                     titles_touched, batch_inertia, ewa_inertia, converged, lloyd_iterations,
                     reassigned, started_at, completed_at, processing_time_ms, error_message,
-                    epoch, centroid_shift, {}
+                    epoch, centroid_shift, {}, {}
              FROM batch_runs WHERE run_id = ?1 ORDER BY batch_number",
-            embed_time
+            embed_time, skipped
         ))?;
         let rows = stmt.query_map([run_id], |r| {
             Ok(BatchRow {
@@ -133,6 +139,7 @@ impl Store {
                 lloyd_iterations: r.get(10)?,
                 reassigned: r.get(11)?,
                 centroid_shift: r.get(17)?,
+                distances_skipped: r.get(19)?,
                 started_at: r.get(12)?,
                 completed_at: r.get(13)?,
                 processing_time_ms: r.get(14)?,

@@ -300,6 +300,8 @@ pub struct BatchCommit {
     pub converged: bool,
     /// Relative centroid shift of the Lloyd update that ends a refinement epoch.
     pub centroid_shift: Option<f64>,
+    /// Pass units: the share of item-to-centroid distances the bounds skipped.
+    pub distances_skipped: Option<f64>,
     /// Later units this commit marks `skipped` (the refinement epochs left out once converged).
     pub skip: std::ops::Range<usize>,
     /// Of `processing_time_ms`, the time spent embedding the unit's keywords.
@@ -338,6 +340,8 @@ pub struct BatchRow {
     pub lloyd_iterations: i64,
     pub reassigned: i64,
     pub centroid_shift: Option<f64>,
+    /// Pass units: the share of item-to-centroid distances the bounds skipped.
+    pub distances_skipped: Option<f64>,
     pub started_at: Option<String>,
     pub completed_at: Option<String>,
     pub processing_time_ms: Option<i64>,

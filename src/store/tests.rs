@@ -84,6 +84,7 @@ fn commit(run_id: RunId, batch_number: usize, phase: Phase, start: usize) -> Bat
         ewa_inertia: None,
         converged: false,
         centroid_shift: None,
+        distances_skipped: None,
         skip: 0..0,
         embed_time_ms: None,
         groups: None,

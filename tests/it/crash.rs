@@ -38,6 +38,8 @@ struct Reference {
     units: i64,
     /// Per unit: its phase ("cluster", "refine1", ..., "final") and status.
     phases: Vec<(String, String)>,
+    /// Per unit: the share of distances its bounds skipped (pass units).
+    skipped: Vec<Option<f64>>,
 }
 
 impl Reference {
@@ -49,6 +51,19 @@ impl Reference {
             .position(|(p, s)| p == phase && s == status)
             .unwrap_or_else(|| panic!("no {status} {phase} unit in {:?}", self.phases));
         first as i64 + offset
+    }
+
+    /// Whether every unit of `phase` from the `offset`-th on skipped some distances.
+    fn pruned_from(&self, phase: &str, offset: usize) -> bool {
+        let skipped: Vec<f64> = self
+            .phases
+            .iter()
+            .zip(&self.skipped)
+            .filter(|((p, _), _)| p == phase)
+            .skip(offset)
+            .map(|(_, s)| s.unwrap_or(0.0))
+            .collect();
+        !skipped.is_empty() && skipped.iter().all(|&s| s > 0.0)
     }
 }
 
@@ -76,12 +91,19 @@ fn reference() -> &'static Reference {
                 )
             })
             .collect();
+        let skipped = status["batches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["distances_skipped"].as_f64())
+            .collect();
         Reference {
             export: sb.ok(&["export", "--project", "p"]),
             clusters: sb.ok(&["export", "--project", "p", "--clusters"]),
             checkpoint: sb.checkpoint_blob(),
             units: status["batches_total"].as_i64().unwrap(),
             phases,
+            skipped,
         }
     })
 }
@@ -180,6 +202,26 @@ fn kill_in_the_middle_of_a_refinement_epoch() {
 }
 
 #[test]
+fn kill_in_the_middle_of_a_pruned_epoch() {
+    // Epoch 2 runs on the bounds epoch 1 left; the resumed process has none and computes the
+    // rest of the epoch in full, then prunes again: the same bits either way.
+    assert!(
+        reference().pruned_from("refine2", 0),
+        "epoch 2 was not pruned"
+    );
+    kill_at("kill_mid_pruned_epoch", |r| {
+        format!("after-commit:{}", r.unit("refine2", "completed", 1))
+    });
+}
+
+#[test]
+fn kill_inside_a_commit_of_a_pruned_epoch() {
+    kill_at("kill_in_pruned_commit", |r| {
+        format!("in-commit:{}", r.unit("refine2", "completed", 2))
+    });
+}
+
+#[test]
 fn kill_inside_the_commit_that_ends_an_epoch() {
     kill_at("kill_epoch_end", |r| {
         format!("in-commit:{}", r.unit("refine2", "completed", -1))
@@ -200,6 +242,10 @@ fn kill_inside_the_commit_window() {
 
 #[test]
 fn kill_inside_a_final_pass_commit() {
+    assert!(
+        reference().pruned_from("final", 0),
+        "the final pass was not pruned"
+    );
     kill_at("kill_in_final_commit", |r| {
         format!("in-commit:{}", r.unit("final", "completed", 1))
     });
