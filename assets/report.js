@@ -62,7 +62,7 @@
     const opts = {
       title, width, height: 220,
       scales: { x: { time: false } },
-      axes: [{ label: "unit" }, { size: 60 }],
+      axes: [{ label: "unit" }, { size: 76 }],
       series: [{ label: "unit" }].concat(series),
     };
     new uPlot(opts, data, target);
@@ -283,13 +283,17 @@
       const done = job ? job.items_done : s.batches_done;
       const total = job ? job.items_total : s.batches_total;
       const pct = total ? Math.floor((100 * done) / total) : 0;
+      box.dataset.done = String(done);
+      box.dataset.total = String(total);
       box.replaceChildren(
         el("span", { text: `${s.status}, ${s.phase}: ${pct}% (${num(done)} of ${num(total)} ${job ? "items" : "units"})` +
           (s.eta_s ? `, about ${Math.ceil(s.eta_s)} s left` : "") }),
         el("progress", { max: String(total || 1), value: String(done) }));
     };
+    let polls = 0;
     const poll = () =>
       fetch(url, { headers }).then((r) => r.json()).then((s) => {
+        box.dataset.polls = String(++polls);
         if (s.status !== "running") location.reload();
         else { show(s); setTimeout(poll, 1000); }
       }).catch(() => setTimeout(poll, 2000));

@@ -10,5 +10,6 @@ mod keyword_tools;
 mod minilm;
 mod quality;
 mod resume_property;
+mod serve;
 mod support;
 mod tidy;
