@@ -229,7 +229,11 @@ fn an_upload_runs_to_the_end_through_a_409_and_a_killed_server() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     let named = format!("{}.txt", blake3::hash(&input).to_hex());
-    assert_eq!(kept, [named.clone()], "only the upload, under its hash");
+    assert_eq!(
+        kept,
+        std::slice::from_ref(&named),
+        "only the upload, under its hash"
+    );
     let mut server = Server::start(&sb, &[], None);
     let api = server.api.clone();
     let mut resumed = job;
