@@ -3,22 +3,10 @@
 // from the data.
 "use strict";
 (function () {
-  const $ = (id) => document.getElementById(id);
-  const fmt = new Intl.NumberFormat("en");
-  const num = (n) => (n === null || n === undefined ? "–" : fmt.format(n));
+  const { $, num, el } = kb;
   const token = new URLSearchParams(location.search).get("token");
   const auth = token ? { Authorization: `Bearer ${token}` } : {};
   const withToken = (path) => (token ? `${path}?token=${encodeURIComponent(token)}` : path);
-  const el = (tag, attrs, ...children) => {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") e.className = v;
-      else if (k === "text") e.textContent = v;
-      else e.setAttribute(k, v);
-    }
-    for (const c of children) e.append(c);
-    return e;
-  };
   let polls = 0;
 
   function row(s) {

@@ -6,19 +6,7 @@
 (function () {
   const D = JSON.parse(document.getElementById("report-data").textContent);
   const S = D.status;
-  const $ = (id) => document.getElementById(id);
-  const fmt = new Intl.NumberFormat("en");
-  const num = (n) => (n === null || n === undefined ? "–" : fmt.format(n));
-  const el = (tag, attrs, ...children) => {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") e.className = v;
-      else if (k === "text") e.textContent = v;
-      else e.setAttribute(k, v);
-    }
-    for (const c of children) e.append(c);
-    return e;
-  };
+  const { $, num, el } = kb;
   const itemWord = D.keywords ? "keywords" : "items";
   const pageWord = D.keywords ? "pages" : "clusters";
   const weight = (x) => (D.has_volume ? x.volume : x.size);

@@ -4,6 +4,8 @@
 /// What a template inlines.
 pub struct Assets {
     pub css: &'static str,
+    /// What the page scripts share (`kb`): before any of them.
+    pub dom_js: &'static str,
     pub report_js: &'static str,
     pub index_js: &'static str,
     pub uplot_js: &'static str,
@@ -13,6 +15,7 @@ pub struct Assets {
 
 pub const ASSETS: Assets = Assets {
     css: include_str!("../../assets/kbatch.css"),
+    dom_js: include_str!("../../assets/dom.js"),
     report_js: include_str!("../../assets/report.js"),
     index_js: include_str!("../../assets/index.js"),
     uplot_js: include_str!("../../assets/vendor/uplot/uPlot.iife.min.js"),
@@ -28,6 +31,7 @@ mod tests {
     fn no_inlined_asset_can_end_its_element_early() {
         for text in [
             ASSETS.css,
+            ASSETS.dom_js,
             ASSETS.report_js,
             ASSETS.index_js,
             ASSETS.uplot_js,
