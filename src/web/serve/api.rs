@@ -6,7 +6,7 @@ use serde_json::json;
 use super::form::{self, check_project};
 use super::http::{Request, Response};
 use super::jobs::Started;
-use super::{ApiError, App, json_response, query_value, upload};
+use super::{ApiError, App, json_body, json_response, query_value, upload};
 use crate::error::Error;
 use crate::pipeline::{ClusterExportRow, ExportRow, ItemQuery, ItemSlice, KeywordRow, Reader};
 
@@ -22,16 +22,25 @@ fn reader(app: &App) -> Result<Reader, ApiError> {
 
 /// `GET /api/projects`: one status report per project (none before the database exists).
 pub(super) fn projects(app: &App) -> Answer {
-    match Reader::open(&app.options.db) {
-        Err(Error::NoDatabase(_)) => json_response(200, &json!([])),
-        reader => json_response(200, &reader?.all_status()?),
-    }
+    let body = app.status.answer(&app.options.db, "", || {
+        let all = match Reader::open(&app.options.db) {
+            Err(Error::NoDatabase(_)) => Vec::new(),
+            reader => reader?.all_status()?,
+        };
+        json_body(&all)
+    })?;
+    Ok(Response::new(200, "application/json", body))
 }
 
 /// `GET /api/projects/{p}`: `status --json`, with `?batches=true` its batch rows too.
 pub(super) fn project(app: &App, project: &str, query: &str) -> Answer {
     let batches = query_value(query, "batches").is_some_and(|v| v == "true" || v == "1");
-    json_response(200, &reader(app)?.status(project, batches)?)
+    // Keyed by the flag and the name ("" is the list of all projects).
+    let key = format!("{}/{project}", u8::from(batches));
+    let body = app.status.answer(&app.options.db, &key, || {
+        json_body(&reader(app)?.status(project, batches)?)
+    })?;
+    Ok(Response::new(200, "application/json", body))
 }
 
 /// `GET /api/projects/{p}/clusters`: `export --clusters`, as JSON or CSV.

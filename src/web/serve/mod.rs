@@ -9,6 +9,7 @@
 //! again (it resumes the interrupted projects whose input is one of its uploads).
 
 mod api;
+mod cache;
 mod form;
 mod http;
 mod jobs;
@@ -110,6 +111,8 @@ struct App {
     /// reach the API).
     loopback_only: bool,
     runner: Runner,
+    /// Status answers shared by the requests that poll them.
+    status: cache::Cache,
 }
 
 /// Binds, says where, serves until `stop` is set (Ctrl-C), then asks the jobs it runs to stop
@@ -136,6 +139,7 @@ pub fn run(options: ServeOptions, stop: &'static AtomicBool, log: Arc<dyn Log>) 
     let uploads = upload::directory(&options.db);
     let app = Arc::new(App {
         loopback_only: options.token.is_none(),
+        status: cache::Cache::new(cache::FRESH),
         runner: Runner::new(
             options.db.clone(),
             options.model_dir.clone(),
@@ -301,8 +305,11 @@ fn query_value(query: &str, name: &str) -> Option<String> {
 }
 
 fn json_response(status: u16, value: &impl serde::Serialize) -> Result<Response, ApiError> {
-    let body = serde_json::to_vec(value).map_err(|e| ApiError::new(500, e.to_string()))?;
-    Ok(Response::new(status, "application/json", body))
+    Ok(Response::new(status, "application/json", json_body(value)?))
+}
+
+fn json_body(value: &impl serde::Serialize) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(value).map_err(|e| ApiError::new(500, e.to_string()))
 }
 
 #[cfg(test)]
