@@ -6,6 +6,9 @@
 //! list of English function words, plus the word pairs they form: "credit card" is a term of
 //! "best credit card deals".
 
+use std::ops::Range;
+
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 /// Words too common in search queries to name a topic.
@@ -142,6 +145,88 @@ struct Term {
     count: f64,
 }
 
+/// Keywords per chunk counted on one thread.
+const CHUNK: usize = 1 << 15;
+
+/// The terms of some clusters' keywords, by id.
+#[derive(Default)]
+struct Counts {
+    ids: FxHashMap<String, u32>,
+    vocab: Vec<Term>,
+    /// Per wanted cluster, the ids of its keywords' terms.
+    of_cluster: FxHashMap<usize, Vec<u32>>,
+}
+
+impl Counts {
+    /// Splits the keywords of clusters `range` once each and counts their terms.
+    fn of(clusters: &[Vec<&str>], range: Range<usize>, is_wanted: &[bool]) -> Counts {
+        let mut counts = Counts::default();
+        let mut tokenizer = Tokenizer::default();
+        let mut first_seen: Vec<u32> = Vec::new();
+        for c in range {
+            let mut mine = is_wanted[c].then(Vec::new);
+            for keyword in &clusters[c] {
+                first_seen.clear();
+                tokenizer.each(keyword, |term, word| {
+                    let id = counts.id(term);
+                    let entry = &mut counts.vocab[id as usize];
+                    entry.count += 1.0;
+                    if word && !first_seen.contains(&id) {
+                        first_seen.push(id);
+                        entry.keywords += 1;
+                    }
+                    if let Some(mine) = &mut mine {
+                        mine.push(id);
+                    }
+                });
+            }
+            if let Some(mine) = mine {
+                counts.of_cluster.insert(c, mine);
+            }
+        }
+        counts
+    }
+
+    /// The id of `term`, given it one if it has none.
+    fn id(&mut self, term: &str) -> u32 {
+        if let Some(&id) = self.ids.get(term) {
+            return id;
+        }
+        let id = self.vocab.len() as u32;
+        self.ids.insert(term.to_string(), id);
+        self.vocab.push(Term {
+            text: term.to_string(),
+            keywords: 0,
+            count: 0.0,
+        });
+        id
+    }
+
+    /// The counts of all `parts` as one.
+    fn merge(parts: Vec<Counts>) -> Counts {
+        let mut parts = parts.into_iter();
+        let mut all = parts.next().unwrap_or_default();
+        for part in parts {
+            let ids: Vec<u32> = part
+                .vocab
+                .into_iter()
+                .map(|term| {
+                    let id = all.id(&term.text);
+                    let entry = &mut all.vocab[id as usize];
+                    entry.count += term.count;
+                    entry.keywords += term.keywords;
+                    id
+                })
+                .collect();
+            for (c, mine) in part.of_cluster {
+                let mine = mine.into_iter().map(|id| ids[id as usize]).collect();
+                all.of_cluster.insert(c, mine);
+            }
+        }
+        all
+    }
+}
+
 /// [`top_terms`] of the clusters `wanted` alone, in that order, each scored against all the
 /// clusters: a report that lists a few thousand of a million keywords' pages scores only those.
 /// Every keyword is split once; terms are counted by id (hashed with FxHash: a report hashes
@@ -149,49 +234,31 @@ struct Term {
 /// them collide on purpose for gain).
 pub fn top_terms_of(clusters: &[Vec<&str>], wanted: &[usize], top: usize) -> Vec<Vec<String>> {
     let n_keywords: usize = clusters.iter().map(Vec::len).sum();
-    let mut ids: FxHashMap<String, u32> = FxHashMap::default();
-    let mut vocab: Vec<Term> = Vec::new();
     let mut is_wanted = vec![false; clusters.len()];
     for &c in wanted {
         is_wanted[c] = true;
     }
-    // Per wanted cluster, the ids of its keywords' terms.
-    let mut of_cluster: FxHashMap<usize, Vec<u32>> = FxHashMap::default();
-    let mut tokenizer = Tokenizer::default();
-    let mut first_seen: Vec<u32> = Vec::new();
+    // Runs of whole clusters of about CHUNK keywords are counted in parallel, then merged:
+    // the counts are whole numbers, so the result does not depend on the threads.
+    let mut chunks = Vec::new();
+    let (mut start, mut size) = (0, 0);
     for (c, members) in clusters.iter().enumerate() {
-        let mut mine = is_wanted[c].then(Vec::new);
-        for keyword in members {
-            first_seen.clear();
-            tokenizer.each(keyword, |term, word| {
-                let id = match ids.get(term) {
-                    Some(&id) => id,
-                    None => {
-                        let id = vocab.len() as u32;
-                        ids.insert(term.to_string(), id);
-                        vocab.push(Term {
-                            text: term.to_string(),
-                            keywords: 0,
-                            count: 0.0,
-                        });
-                        id
-                    }
-                };
-                let entry = &mut vocab[id as usize];
-                entry.count += 1.0;
-                if word && !first_seen.contains(&id) {
-                    first_seen.push(id);
-                    entry.keywords += 1;
-                }
-                if let Some(mine) = &mut mine {
-                    mine.push(id);
-                }
-            });
-        }
-        if let Some(mine) = mine {
-            of_cluster.insert(c, mine);
+        size += members.len();
+        if size >= CHUNK {
+            chunks.push(start..c + 1);
+            (start, size) = (c + 1, 0);
         }
     }
+    chunks.push(start..clusters.len());
+    let parts: Vec<Counts> = chunks
+        .into_par_iter()
+        .map(|range| Counts::of(clusters, range, &is_wanted))
+        .collect();
+    let Counts {
+        vocab,
+        mut of_cluster,
+        ..
+    } = Counts::merge(parts);
     let common = |t: &Term| t.keywords as f64 > COMMON_SHARE * n_keywords as f64;
     // Whole counts: their sum is exact in any order.
     let all: f64 = vocab.iter().filter(|t| !common(t)).map(|t| t.count).sum();
@@ -286,5 +353,42 @@ mod tests {
             top_terms_of(&clusters, &[2, 0], 3),
             [all[2].clone(), all[0].clone()]
         );
+    }
+
+    #[test]
+    fn counts_merged_from_chunks_are_the_counts_of_one_pass() {
+        let keywords: Vec<String> = (0..3 * CHUNK / 2)
+            .map(|i| format!("w{} w{} best w{}", i % 97, i % 13, i % 7))
+            .collect();
+        let clusters: Vec<Vec<&str>> = keywords
+            .chunks(1000)
+            .map(|c| c.iter().map(String::as_str).collect())
+            .collect();
+        let wanted = vec![true; clusters.len()];
+        let whole = Counts::of(&clusters, 0..clusters.len(), &wanted);
+        let half = clusters.len() / 2;
+        let merged = Counts::merge(vec![
+            Counts::of(&clusters, 0..half, &wanted),
+            Counts::of(&clusters, half..clusters.len(), &wanted),
+        ]);
+        let by_text = |c: &Counts| {
+            let mut terms: Vec<(String, usize, u64)> = c
+                .vocab
+                .iter()
+                .map(|t| (t.text.clone(), t.keywords, t.count as u64))
+                .collect();
+            terms.sort();
+            terms
+        };
+        assert_eq!(by_text(&merged), by_text(&whole));
+        for c in 0..clusters.len() {
+            let texts = |counts: &Counts| -> Vec<String> {
+                counts.of_cluster[&c]
+                    .iter()
+                    .map(|&id| counts.vocab[id as usize].text.clone())
+                    .collect()
+            };
+            assert_eq!(texts(&merged), texts(&whole));
+        }
     }
 }
