@@ -17,7 +17,7 @@
    it runs: p50/p99 latency, errors, and the job's wall time (its record's start and end)
    against the same job alone, in the same run.
 
-    scripts/bench_web.py [--items 1000000] [--load-items 100000] [--reps 2] [--interval-ms 1000]
+    scripts/bench_web.py [--items 1000000] [--load-items 150000] [--reps 3] [--interval-ms 1000]
                          [--skip-report] [--skip-serve]
 
 Needs /usr/bin/chromium and the release binary (KBATCH_BIN to use another); the load client is
@@ -246,8 +246,8 @@ def bench_serve(work, n, reps, interval_ms):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=1_000_000)
-    ap.add_argument("--load-items", type=int, default=100_000)
-    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--load-items", type=int, default=150_000)
+    ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--interval-ms", type=int, default=1000)
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "kbatch-bench-web"))
     ap.add_argument("--skip-report", action="store_true")
