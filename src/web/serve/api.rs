@@ -29,7 +29,7 @@ pub(super) fn projects(app: &App) -> Answer {
         };
         json_body(&all)
     })?;
-    Ok(Response::new(200, "application/json", body))
+    Ok(Response::shared(200, "application/json", body))
 }
 
 /// `GET /api/projects/{p}`: `status --json`, with `?batches=true` its batch rows too.
@@ -40,7 +40,7 @@ pub(super) fn project(app: &App, project: &str, query: &str) -> Answer {
     let body = app.status.answer(&app.options.db, &key, || {
         json_body(&reader(app)?.status(project, batches)?)
     })?;
-    Ok(Response::new(200, "application/json", body))
+    Ok(Response::shared(200, "application/json", body))
 }
 
 /// `GET /api/projects/{p}/clusters`: `export --clusters`, as JSON or CSV.

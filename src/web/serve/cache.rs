@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::ApiError;
@@ -36,13 +36,20 @@ fn stamp(db: &Path) -> Stamp {
 struct Entry {
     stamp: Stamp,
     at: Instant,
-    body: Vec<u8>,
+    body: Arc<Vec<u8>>,
 }
 
-type Slot = Arc<Mutex<Option<Entry>>>;
+/// One key's answer: read by every request, replaced by the one that computes it again
+/// (computing is done under `computing`, so requests that find the answer stale wait for the
+/// one new answer rather than each compute it).
+#[derive(Default)]
+struct Slot {
+    kept: RwLock<Option<Entry>>,
+    computing: Mutex<()>,
+}
 
 pub struct Cache {
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
     fresh: Duration,
 }
 
@@ -50,6 +57,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Slot {
+    /// The kept answer, if it is current.
+    fn current(&self, now: &Stamp, fresh: Duration) -> Option<Arc<Vec<u8>>> {
+        let kept = self.kept.read().unwrap_or_else(|p| p.into_inner());
+        kept.as_ref()
+            .filter(|e| e.stamp == *now && e.at.elapsed() < fresh)
+            .map(|e| Arc::clone(&e.body))
+    }
 }
 
 impl Cache {
@@ -68,7 +85,7 @@ impl Cache {
         db: &Path,
         key: &str,
         compute: impl FnOnce() -> Result<Vec<u8>, ApiError>,
-    ) -> Result<Vec<u8>, ApiError> {
+    ) -> Result<Arc<Vec<u8>>, ApiError> {
         let slot = {
             let mut slots = lock(&self.slots);
             if slots.len() >= MAX_ENTRIES && !slots.contains_key(key) {
@@ -76,20 +93,21 @@ impl Cache {
             }
             Arc::clone(slots.entry(key.to_string()).or_default())
         };
-        let mut entry = lock(&slot);
         // Taken before computing: a commit while it runs makes the next request compute again.
         let now = stamp(db);
-        if let Some(kept) = entry.as_ref()
-            && kept.stamp == now
-            && kept.at.elapsed() < self.fresh
-        {
-            return Ok(kept.body.clone());
+        if let Some(body) = slot.current(&now, self.fresh) {
+            return Ok(body);
         }
-        let body = compute()?;
-        *entry = Some(Entry {
+        let _computing = lock(&slot.computing);
+        // Another request may have computed it while this one waited.
+        if let Some(body) = slot.current(&now, self.fresh) {
+            return Ok(body);
+        }
+        let body = Arc::new(compute()?);
+        *slot.kept.write().unwrap_or_else(|p| p.into_inner()) = Some(Entry {
             stamp: now,
             at: Instant::now(),
-            body: body.clone(),
+            body: Arc::clone(&body),
         });
         Ok(body)
     }
@@ -115,11 +133,11 @@ mod tests {
                 })
                 .unwrap()
         };
-        assert_eq!(ask(&cache), b"1");
-        assert_eq!(ask(&cache), b"1", "reused");
+        assert_eq!(*ask(&cache), b"1");
+        assert_eq!(*ask(&cache), b"1", "reused");
         let wal = dir.join("db.sqlite-wal");
         std::fs::write(&wal, b"a commit").unwrap();
-        assert_eq!(ask(&cache), b"2", "the log changed");
+        assert_eq!(*ask(&cache), b"2", "the log changed");
         let failed = cache.answer(&db, "q", || Err(ApiError::new(404, "no")));
         assert_eq!(failed.unwrap_err().status, 404);
         let _ = std::fs::remove_dir_all(&dir);

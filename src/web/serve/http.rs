@@ -8,6 +8,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The most a request head (request line and headers) may take.
@@ -56,17 +57,23 @@ impl Request<'_> {
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
-    pub body: Vec<u8>,
+    /// Shared: many requests may be answered with one body (see `cache.rs`).
+    pub body: Arc<Vec<u8>>,
     /// Further headers (name, value).
     pub headers: Vec<(&'static str, String)>,
 }
 
 impl Response {
     pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
+        Response::shared(status, content_type, Arc::new(body.into()))
+    }
+
+    /// A response whose body other responses share.
+    pub fn shared(status: u16, content_type: &'static str, body: Arc<Vec<u8>>) -> Response {
         Response {
             status,
             content_type,
-            body: body.into(),
+            body,
             headers: Vec::new(),
         }
     }
@@ -282,12 +289,12 @@ fn write_response(
         head.push_str("\r\n");
     }
     head.push_str("\r\n");
-    let mut writer = io::BufWriter::with_capacity(64 * 1024, out);
-    writer.write_all(head.as_bytes())?;
+    // One write: head and body together.
+    let mut bytes = head.into_bytes();
     if !head_only {
-        writer.write_all(&response.body)?;
+        bytes.extend_from_slice(&response.body);
     }
-    writer.flush()
+    out.write_all(&bytes)
 }
 
 #[cfg(test)]
