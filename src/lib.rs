@@ -9,3 +9,4 @@ pub mod input;
 pub mod pipeline;
 pub mod store;
 mod testhook;
+pub mod web;

@@ -38,19 +38,19 @@ pub(super) struct CreateArgs {
     /// [default: cosine for keywords and unit-norm embeddings, else euclidean]
     #[arg(long, value_enum)]
     pub(super) metric: Option<Metric>,
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = Tuning::DEFAULT.seed)]
     pub(super) seed: u64,
     /// Share of the items in batch 0, which is clustered to convergence first
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = Tuning::DEFAULT.first_batch_share)]
     pub(super) first_batch_share: f64,
     /// Relative centroid shift that ends Lloyd iterations (on batch 0 and in refinement)
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = Tuning::DEFAULT.tol)]
     pub(super) tol: f64,
     /// Cap on Lloyd iterations on batch 0
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = Tuning::DEFAULT.max_iter)]
     pub(super) max_iter: u32,
     /// Batches without improvement of the smoothed inertia before centroids freeze
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = Tuning::DEFAULT.patience)]
     pub(super) patience: u32,
     /// How keywords become vectors [default: minilm, installed on first use]
     #[arg(long, value_enum)]
@@ -78,7 +78,7 @@ pub(super) struct CreateArgs {
     #[arg(long, value_name = "S")]
     pub(super) min_similarity: Option<f64>,
     /// Most Lloyd epochs over all items after the batches (0: none)
-    #[arg(long, default_value_t = REFINE_EPOCHS)]
+    #[arg(long, default_value_t = Tuning::DEFAULT.refine_epochs)]
     pub(super) refine_epochs: u32,
     /// Least items per commit in refinement epochs and the final pass
     /// [default: ~100 ms of computation, at least --batch-size]
@@ -87,9 +87,6 @@ pub(super) struct CreateArgs {
     #[command(flatten)]
     pub(super) output: OutputArgs,
 }
-
-/// Default cap on refinement epochs (see README, "Refinement").
-const REFINE_EPOCHS: u32 = 10;
 
 pub(super) fn run(db: &Path, args: CreateArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings {

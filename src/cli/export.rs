@@ -3,7 +3,6 @@
 //! Every cell goes through [`Rows::row`], which makes cells a spreadsheet would run as a formula
 //! inert unless `--raw` is given.
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -13,7 +12,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::ignore_broken_pipe;
-use crate::pipeline::{self, ItemKind, Reader};
+use crate::pipeline::{self, ClusterExportRow, ExportRow, ItemKind, KeywordRow, Reader};
 
 #[derive(Args)]
 pub(super) struct ExportArgs {
@@ -55,103 +54,29 @@ fn write_csv(reader: &Reader, args: &ExportArgs, out: &mut dyn Write) -> anyhow:
     let keywords = reader.item_kind(project)? == ItemKind::Keywords;
     let groups = reader.has_groups(project)?;
     match (args.clusters, keywords) {
-        (true, true) => {
-            csv.row([
-                "topic_id",
-                "topic",
-                "group_id",
-                "group",
-                "size",
-                "total_volume",
-                "top_terms",
-            ])?;
+        (true, _) => {
+            csv.row(ClusterExportRow::columns(keywords))?;
             for c in reader.export_clusters(project)? {
-                csv.row([
-                    topic_id(c.topic_id),
-                    c.topic,
-                    id(c.group_id),
-                    c.group,
-                    c.size.to_string(),
-                    c.total_volume.to_string(),
-                    c.top_terms.join("; "),
-                ])?;
-            }
-        }
-        (true, false) => {
-            csv.row(["cluster_id", "title", "size", "total_volume"])?;
-            for c in reader.export_clusters(project)? {
-                csv.row([
-                    topic_id(c.topic_id),
-                    c.topic,
-                    c.size.to_string(),
-                    c.total_volume.to_string(),
-                ])?;
+                csv.row(c.cells(keywords))?;
             }
         }
         (false, true) => {
             let (extra_columns, rows) = reader.export_keywords(project)?;
-            let header = [
-                "keyword",
-                "volume",
-                "topic_id",
-                "topic",
-                "group_id",
-                "group",
-                "is_group_title",
-                "similarity",
-                "added_by",
-            ];
             csv.row(
-                header
+                KeywordRow::COLUMNS
                     .iter()
                     .copied()
                     .chain(extra_columns.iter().map(String::as_str)),
             )?;
             for row in rows {
-                let fixed = [
-                    row.keyword,
-                    row.volume.map(|v| v.to_string()).unwrap_or_default(),
-                    topic_id(row.topic_id),
-                    row.topic,
-                    id(row.page.group_id),
-                    row.page.title,
-                    row.page.is_title.to_string(),
-                    format!("{:.4}", row.similarity),
-                    id(row.added_by),
-                ];
-                csv.row(fixed.into_iter().chain(row.extra))?;
+                let cells = row.cells();
+                csv.row(cells.into_iter().chain(row.extra))?;
             }
         }
         (false, false) => {
-            let mut header = vec![
-                "item_id",
-                "text",
-                "volume",
-                "cluster_id",
-                "cluster_title",
-                "distance",
-                "batch",
-            ];
-            if groups {
-                header.extend(["group_id", "group", "is_group_title"]);
-            }
-            header.push("added_by");
-            csv.row(&header)?;
+            csv.row(ExportRow::columns(groups))?;
             reader.export_items(project, |row| -> anyhow::Result<()> {
-                let mut record = vec![
-                    row.item_id,
-                    row.text.unwrap_or_default(),
-                    row.volume.map(|v| v.to_string()).unwrap_or_default(),
-                    topic_id(row.cluster_id),
-                    row.cluster_title,
-                    row.distance.to_string(),
-                    row.batch.to_string(),
-                ];
-                if let Some(page) = row.page {
-                    record.extend([id(page.group_id), page.title, page.is_title.to_string()]);
-                }
-                record.push(id(row.added_by));
-                csv.row(&record)?;
+                csv.row(row.cells())?;
                 Ok(())
             })?;
         }
@@ -174,69 +99,16 @@ impl<W: Write> Rows<W> {
             if self.raw {
                 self.csv.write_field(cell)?;
             } else {
-                self.csv.write_field(neutralise(cell).as_ref())?;
+                self.csv.write_field(pipeline::neutralise(cell).as_ref())?;
             }
         }
         self.csv.write_record(None::<&[u8]>)
     }
 }
 
-/// OWASP's defence against CSV formula injection: a cell starting with `=`, `+`, `-`, `@`, a tab
-/// or a carriage return is one a spreadsheet may evaluate (`=cmd|' /C calc'!A0`), so it gets a
-/// leading apostrophe and is shown as text. A plain number (`-0.25`, `+3`, `1e-5`) is left as
-/// it is: spreadsheets read it as a number, never as a formula.
-fn neutralise(cell: &str) -> Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_plain_number(cell) {
-        Cow::Owned(format!("'{cell}"))
-    } else {
-        Cow::Borrowed(cell)
-    }
-}
-
-/// `[+-]digits[.digits][(e|E)[+-]digits]`, with at least one digit before the exponent.
-fn is_plain_number(cell: &str) -> bool {
-    fn digits(s: &[u8]) -> usize {
-        s.iter().take_while(|b| b.is_ascii_digit()).count()
-    }
-    let mut s = cell.as_bytes();
-    s = s
-        .strip_prefix(b"+")
-        .or_else(|| s.strip_prefix(b"-"))
-        .unwrap_or(s);
-    let whole = digits(s);
-    s = &s[whole..];
-    let mut fraction = 0;
-    if let Some(rest) = s.strip_prefix(b".") {
-        fraction = digits(rest);
-        s = &rest[fraction..];
-    }
-    if whole + fraction == 0 {
-        return false;
-    }
-    if let Some(rest) = s.strip_prefix(b"e").or_else(|| s.strip_prefix(b"E")) {
-        let rest = rest
-            .strip_prefix(b"+")
-            .or_else(|| rest.strip_prefix(b"-"))
-            .unwrap_or(rest);
-        let exponent = digits(rest);
-        return exponent > 0 && exponent == rest.len();
-    }
-    s.is_empty()
-}
-
-/// A topic (cluster) id, or the `no_cluster` bucket's.
-fn topic_id(id: Option<u32>) -> String {
-    id.map_or_else(|| pipeline::NO_CLUSTER.to_string(), |c| c.to_string())
-}
-
-/// An id (a group's, a job's), empty for none.
-fn id(id: Option<impl ToString>) -> String {
-    id.map(|g| g.to_string()).unwrap_or_default()
-}
-
 /// Writes to a sibling temporary file and renames it into place, so `path` is either the
 /// complete export or untouched.
-fn write_atomically(
+pub(super) fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
@@ -255,37 +127,4 @@ fn write_atomically(
         return Err(e);
     }
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formulas_are_neutralised_and_numbers_kept() {
-        for (cell, written) in [
-            ("=cmd|\" /C calc\"!A0", "'=cmd|\" /C calc\"!A0"),
-            ("+SUM(1,2)", "'+SUM(1,2)"),
-            ("-2+3", "'-2+3"),
-            ("@SUM(A1)", "'@SUM(A1)"),
-            ("\t=1", "'\t=1"),
-            ("\r=1", "'\r=1"),
-            ("-", "'-"),
-            ("-inf", "'-inf"),
-            ("+.e5", "'+.e5"),
-            ("- 5", "'- 5"),
-            ("-1e", "'-1e"),
-            ("running shoes", "running shoes"),
-            ("a=b", "a=b"),
-            ("-0.2500", "-0.2500"),
-            ("+3", "+3"),
-            ("-12", "-12"),
-            ("-.5", "-.5"),
-            ("-1.5E-05", "-1.5E-05"),
-            ("1e+5", "1e+5"),
-            ("", ""),
-        ] {
-            assert_eq!(neutralise(cell), written, "{cell:?}");
-        }
-    }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{ignore_broken_pipe, report};
+use super::{ignore_broken_pipe, text};
 use crate::pipeline::Reader;
 
 #[derive(Args)]
@@ -23,7 +23,7 @@ pub(super) fn run(db: &Path, args: JobsArgs) -> anyhow::Result<ExitCode> {
     let text = if args.json {
         serde_json::to_string_pretty(&jobs)?
     } else {
-        report::jobs(&jobs)
+        text::jobs(&jobs)
     };
     ignore_broken_pipe(writeln!(io::stdout().lock(), "{text}").map_err(Into::into))
 }

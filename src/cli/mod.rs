@@ -11,7 +11,9 @@ mod progress;
 mod refit;
 mod report;
 mod resume;
+mod serve;
 mod status;
+mod text;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -61,6 +63,10 @@ enum Command {
     Delete(delete::DeleteArgs),
     /// List the jobs: every command that wrote, what it did, how far it got
     Jobs(jobs::JobsArgs),
+    /// Write a project's report: one self-contained HTML file (treemap, tables, charts)
+    Report(report::ReportArgs),
+    /// Serve a local web UI and JSON job API over the database
+    Serve(serve::ServeArgs),
     /// Install the all-MiniLM-L6-v2 sentence model (create does it on first use)
     InstallModel(install_model::InstallModelArgs),
 }
@@ -108,6 +114,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(&Reader::open(&db)?, &args),
         Command::Delete(args) => delete::run(&db, args),
         Command::Jobs(args) => jobs::run(&db, args),
+        Command::Report(args) => report::run(&db, args),
+        Command::Serve(args) => serve::run(&db, args),
         Command::InstallModel(args) => install_model::run(args),
     }
 }
@@ -147,13 +155,13 @@ fn finish(
     match outcome {
         Outcome::Succeeded(timings) => {
             if !quiet {
-                say(&report::finished(project, &timings));
+                say(&text::finished(project, &timings));
             }
             Ok(ExitCode::SUCCESS)
         }
         Outcome::Finished(timings, summary) => {
             if !quiet {
-                say(&report::job_finished(project, &timings, &summary));
+                say(&text::job_finished(project, &timings, &summary));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{report, say};
+use super::{say, text};
 use crate::pipeline::{IngestNotes, Phase, Progress, UnitCommitted};
 
 /// The progress sink for this process's stderr.
@@ -35,7 +35,7 @@ struct Lines;
 
 impl Progress for Lines {
     fn ingested(&mut self, notes: &IngestNotes) {
-        say(&report::ingest_notes(notes));
+        say(&text::ingest_notes(notes));
     }
 
     fn started(&mut self, project: &str, done: usize, total: usize) {
@@ -68,7 +68,7 @@ struct Bar(Option<ProgressBar>);
 
 impl Progress for Bar {
     fn ingested(&mut self, notes: &IngestNotes) {
-        say(&report::ingest_notes(notes));
+        say(&text::ingest_notes(notes));
     }
 
     fn started(&mut self, project: &str, done: usize, total: usize) {

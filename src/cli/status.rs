@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{ignore_broken_pipe, report};
+use super::{ignore_broken_pipe, text};
 use crate::pipeline::Reader;
 
 #[derive(Args)]
@@ -28,7 +28,7 @@ pub(super) fn run(db: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
             if args.json {
                 serde_json::to_string_pretty(&report)?
             } else {
-                report::project(&report)
+                text::project(&report)
             }
         }
         None => {
@@ -36,7 +36,7 @@ pub(super) fn run(db: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
             if args.json {
                 serde_json::to_string_pretty(&reports)?
             } else {
-                report::projects(&reports)
+                text::projects(&reports)
             }
         }
     };

@@ -121,6 +121,19 @@ impl Settings {
 }
 
 impl Tuning {
+    /// The defaults of `kbatch create`'s flags (and of the server's create form).
+    pub const DEFAULT: Tuning = Tuning {
+        batch_size: None,
+        first_batch_share: 0.1,
+        tol: 0.01,
+        max_iter: 100,
+        patience: 10,
+        seed: 42,
+        // Measured on banking77: README, "Refinement".
+        refine_epochs: 10,
+        pass_chunk_size: None,
+    };
+
     fn check(&self) -> Result<()> {
         let problem = if self.batch_size == Some(0) {
             "--batch-size must be at least 1"

@@ -108,6 +108,7 @@ pub fn create(
         units,
     })?;
     lock.set_job(job);
+    progress.job_started(job);
     let run = store.find_run(project)?;
     match Engine::new(store, run, config, plan, &data) {
         Ok(engine) => engine.for_job(job).run(command_start, progress, cancel),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::input::KeywordColumns;
-use crate::store::Phase;
+use crate::store::{JobId, Phase};
 
 /// A committed unit, as reported to [`Progress`].
 #[derive(Debug, Clone)]
@@ -37,6 +37,8 @@ pub struct UnitCommitted {
 pub trait Progress {
     /// Called once `create` has read and validated its input.
     fn ingested(&mut self, notes: &IngestNotes);
+    /// Called once the command's job is recorded (before its first unit), with its id.
+    fn job_started(&mut self, _job: JobId) {}
     /// Called once before the first unit runs, with the units already committed.
     fn started(&mut self, project: &str, done_units: usize, total_units: usize);
     fn unit_committed(&mut self, event: &UnitCommitted);

@@ -3,7 +3,12 @@
 //! far. Keyword runs get a content-plan layout (topics, page-level groups, every column of the
 //! input), sorted for spreadsheets; embedding runs one row per item in input order.
 
+use std::borrow::Cow;
+use std::cmp::Reverse;
 use std::collections::HashMap;
+use std::ops::Range;
+
+use serde::Serialize;
 
 use super::add::AddPlan;
 use super::config::{RunConfig, stored_config};
@@ -22,7 +27,7 @@ const TOP_TERMS: usize = 5;
 pub const NO_CLUSTER: &str = "no_cluster";
 
 /// One exported item of an embedding run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExportRow {
     pub item_id: String,
     pub text: Option<String>,
@@ -34,26 +39,30 @@ pub struct ExportRow {
     /// The clustering batch that holds the item.
     pub batch: usize,
     /// Runs with groups: the item's page, as for keywords.
+    #[serde(flatten)]
     pub page: Option<Page>,
     /// The job that added the item (the create job for the create's items); `None` in a
     /// database that did not record it.
     pub added_by: Option<JobId>,
 }
 
-/// Where an item lands in the content plan: its group, or a page of its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where an item lands in the content plan: its group, or a page of its own. Serialised under
+/// the export's column names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Page {
     /// `None`: the item joined no group (a page of its own), or its topic is not grouped yet.
     pub group_id: Option<u32>,
     /// The group's title; an ungrouped item's own text; empty before its topic is grouped.
+    #[serde(rename = "group")]
     pub title: String,
     /// Whether the item titles its page.
+    #[serde(rename = "is_group_title")]
     pub is_title: bool,
 }
 
 /// One exported page-level group (or, for keyword runs, an ungrouped keyword's own page, or a
 /// topic not grouped yet); `topic_id` `None` is the `no_cluster` bucket.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClusterExportRow {
     pub topic_id: Option<u32>,
     pub topic: String,
@@ -66,20 +75,209 @@ pub struct ClusterExportRow {
 }
 
 /// One exported keyword.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KeywordRow {
     pub keyword: String,
     pub volume: Option<i64>,
     /// `None`: the `no_cluster` bucket.
     pub topic_id: Option<u32>,
     pub topic: String,
+    #[serde(flatten)]
     pub page: Page,
     /// Cosine similarity to the topic's centroid.
     pub similarity: f64,
     /// The job that added the keyword (the create job for the create's keywords).
     pub added_by: Option<JobId>,
     /// The keyword's values in the input's other columns, in the file's order.
+    #[serde(skip)]
     pub extra: Vec<String>,
+}
+
+impl ClusterExportRow {
+    /// The header of `export --clusters`: one row per page for keyword runs, per cluster for
+    /// embedding runs.
+    pub fn columns(keywords: bool) -> &'static [&'static str] {
+        if keywords {
+            &[
+                "topic_id",
+                "topic",
+                "group_id",
+                "group",
+                "size",
+                "total_volume",
+                "top_terms",
+            ]
+        } else {
+            &["cluster_id", "title", "size", "total_volume"]
+        }
+    }
+
+    /// The row's cells under [`ClusterExportRow::columns`], as stored (see [`neutralise`]).
+    pub fn cells(self, keywords: bool) -> Vec<String> {
+        let (size, volume) = (self.size.to_string(), self.total_volume.to_string());
+        if keywords {
+            vec![
+                topic_cell(self.topic_id),
+                self.topic,
+                group_cell(self.group_id),
+                self.group,
+                size,
+                volume,
+                self.top_terms.join("; "),
+            ]
+        } else {
+            vec![topic_cell(self.topic_id), self.topic, size, volume]
+        }
+    }
+}
+
+impl KeywordRow {
+    /// The header of the keyword layout, before the input's own columns.
+    pub const COLUMNS: [&str; 9] = [
+        "keyword",
+        "volume",
+        "topic_id",
+        "topic",
+        "group_id",
+        "group",
+        "is_group_title",
+        "similarity",
+        "added_by",
+    ];
+
+    /// The row's cells under [`KeywordRow::COLUMNS`], as stored (see [`neutralise`]).
+    pub fn cells(&self) -> [String; 9] {
+        [
+            self.keyword.clone(),
+            self.volume.map(|v| v.to_string()).unwrap_or_default(),
+            topic_cell(self.topic_id),
+            self.topic.clone(),
+            group_cell(self.page.group_id),
+            self.page.title.clone(),
+            self.page.is_title.to_string(),
+            format!("{:.4}", self.similarity),
+            job_cell(self.added_by),
+        ]
+    }
+}
+
+impl ExportRow {
+    /// The header of the embedding layout: `groups` adds the page-level group columns.
+    pub fn columns(groups: bool) -> Vec<&'static str> {
+        let mut columns = vec![
+            "item_id",
+            "text",
+            "volume",
+            "cluster_id",
+            "cluster_title",
+            "distance",
+            "batch",
+        ];
+        if groups {
+            columns.extend(["group_id", "group", "is_group_title"]);
+        }
+        columns.push("added_by");
+        columns
+    }
+
+    /// The row's cells under [`ExportRow::columns`], as stored (see [`neutralise`]).
+    pub fn cells(self) -> Vec<String> {
+        let mut cells = vec![
+            self.item_id,
+            self.text.unwrap_or_default(),
+            self.volume.map(|v| v.to_string()).unwrap_or_default(),
+            topic_cell(self.cluster_id),
+            self.cluster_title,
+            self.distance.to_string(),
+            self.batch.to_string(),
+        ];
+        if let Some(page) = self.page {
+            cells.extend([
+                group_cell(page.group_id),
+                page.title,
+                page.is_title.to_string(),
+            ]);
+        }
+        cells.push(job_cell(self.added_by));
+        cells
+    }
+}
+
+/// A topic (cluster) id as exported, or the `no_cluster` bucket's.
+pub fn topic_cell(id: Option<u32>) -> String {
+    id.map_or_else(|| NO_CLUSTER.to_string(), |c| c.to_string())
+}
+
+/// A group id as exported: empty for none.
+pub fn group_cell(id: Option<u32>) -> String {
+    id.map(|g| g.to_string()).unwrap_or_default()
+}
+
+/// The `added_by` cell: the job that added the item, empty in a database from before job
+/// records.
+fn job_cell(id: Option<JobId>) -> String {
+    id.map(|j| j.to_string()).unwrap_or_default()
+}
+
+/// OWASP's defence against CSV formula injection: a cell starting with `=`, `+`, `-`, `@`, a tab
+/// or a carriage return is one a spreadsheet may evaluate (`=cmd|' /C calc'!A0`), so it gets a
+/// leading apostrophe and is shown as text. A plain number (`-0.25`, `+3`, `1e-5`) is left as
+/// it is: spreadsheets read it as a number, never as a formula.
+pub fn neutralise(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_plain_number(cell) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+/// `[+-]digits[.digits][(e|E)[+-]digits]`, with at least one digit before the exponent.
+fn is_plain_number(cell: &str) -> bool {
+    fn digits(s: &[u8]) -> usize {
+        s.iter().take_while(|b| b.is_ascii_digit()).count()
+    }
+    let mut s = cell.as_bytes();
+    s = s
+        .strip_prefix(b"+")
+        .or_else(|| s.strip_prefix(b"-"))
+        .unwrap_or(s);
+    let whole = digits(s);
+    s = &s[whole..];
+    let mut fraction = 0;
+    if let Some(rest) = s.strip_prefix(b".") {
+        fraction = digits(rest);
+        s = &rest[fraction..];
+    }
+    if whole + fraction == 0 {
+        return false;
+    }
+    if let Some(rest) = s.strip_prefix(b"e").or_else(|| s.strip_prefix(b"E")) {
+        let rest = rest
+            .strip_prefix(b"+")
+            .or_else(|| rest.strip_prefix(b"-"))
+            .unwrap_or(rest);
+        let exponent = digits(rest);
+        return exponent > 0 && exponent == rest.len();
+    }
+    s.is_empty()
+}
+
+/// Which committed items a slice of an export holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ItemQuery {
+    /// Only this topic's (cluster's) items; `Some(None)` is the `no_cluster` bucket.
+    pub topic: Option<Option<u32>>,
+    /// Only this page-level group's items.
+    pub group: Option<u32>,
+    /// At most this many, the first in export order.
+    pub limit: usize,
+}
+
+/// A slice of an export, in export order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemSlice {
+    Keywords(Vec<KeywordRow>),
+    Embeddings(Vec<ExportRow>),
 }
 
 /// Whether `project` clusters keywords (and so exports in the keyword layout).
@@ -87,8 +285,11 @@ pub(super) fn item_kind(store: &Store, project: &str) -> Result<ItemKind, Error>
     Ok(stored_config(&store.find_run(project)?)?.format.item_kind())
 }
 
+/// `Committed::group_of` of an item in no group.
+const NO_GROUP: u32 = u32::MAX;
+
 /// A run's committed state, joined: every committed item with its label, placement and group.
-struct Committed {
+pub(super) struct Committed {
     config: RunConfig,
     /// (item index, label, commit unit that placed it: its clustering batch, or for an added
     /// item its add's unit), in item order.
@@ -98,8 +299,8 @@ struct Committed {
     items: Vec<ItemRow>,
     /// By group id (ids run from 0 without gaps).
     groups: Vec<GroupRow>,
-    /// Per item, its group.
-    group_of: HashMap<usize, u32>,
+    /// Per item index, its group ([`NO_GROUP`] for none).
+    group_of: Vec<u32>,
     /// Per topic, whether a committed grouping unit covered it.
     grouped_topics: Vec<bool>,
     extra_columns: Vec<String>,
@@ -108,6 +309,11 @@ struct Committed {
 }
 
 impl Committed {
+    /// `project`'s committed state, from one consistent snapshot.
+    pub(super) fn of(store: &Store, project: &str) -> Result<Committed, Error> {
+        Committed::read(store, &store.find_run(project)?)
+    }
+
     fn read(store: &Store, run: &RunRecord) -> Result<Committed, Error> {
         let config = stored_config(run)?;
         let ExportSnapshot {
@@ -155,14 +361,18 @@ impl Committed {
             n_clusters = n_clusters.max(label.cluster as usize + 1);
         }
         let mut grouped_topics = vec![false; n_clusters];
-        let mut group_of = HashMap::new();
+        let mut group_of = vec![NO_GROUP; n_items];
         for block in &group_blocks {
             for topic in block.start_topic..block.end_topic {
                 if let Some(slot) = grouped_topics.get_mut(topic as usize) {
                     *slot = true;
                 }
             }
-            group_of.extend(block.members.iter().map(|&(item, g)| (item as usize, g)));
+            for &(item, g) in &block.members {
+                if let Some(slot) = group_of.get_mut(item as usize) {
+                    *slot = g;
+                }
+            }
         }
         Ok(Committed {
             config,
@@ -190,7 +400,7 @@ impl Committed {
         (!outlier).then_some(label.cluster)
     }
 
-    fn title(&self, topic: Option<u32>) -> String {
+    pub(super) fn title(&self, topic: Option<u32>) -> String {
         match topic {
             Some(c) => self.titles.get(&c).cloned().unwrap_or_default(),
             None => NO_CLUSTER.to_string(),
@@ -201,7 +411,7 @@ impl Committed {
         self.items.get(item).and_then(|r| r.volume).unwrap_or(0)
     }
 
-    fn text(&self, item: usize) -> &str {
+    pub(super) fn text(&self, item: usize) -> &str {
         self.items
             .get(item)
             .and_then(|r| r.text.as_deref())
@@ -209,8 +419,8 @@ impl Committed {
     }
 
     fn page(&self, item: usize, topic: Option<u32>) -> Page {
-        match self.group_of.get(&item) {
-            Some(&g) => {
+        match self.group(item) {
+            Some(g) => {
                 let group = &self.groups[g as usize];
                 Page {
                     group_id: Some(g),
@@ -233,6 +443,45 @@ impl Committed {
 
     fn has_groups(&self) -> bool {
         self.config.groups.is_some()
+    }
+
+    /// The item's page-level group, if it is in one.
+    fn group(&self, item: usize) -> Option<u32> {
+        self.group_of.get(item).copied().filter(|&g| g != NO_GROUP)
+    }
+
+    pub(super) fn is_keywords(&self) -> bool {
+        self.config.format.item_kind() == ItemKind::Keywords
+    }
+
+    /// The item's volume as the input gave it (none for inputs without volumes).
+    pub(super) fn given_volume(&self, item: usize) -> Option<i64> {
+        self.items.get(item).and_then(|r| r.volume)
+    }
+
+    /// Cosine similarity of an item to its topic's centroid.
+    pub(super) fn similarity(&self, label: Nearest) -> f64 {
+        1.0 - self.distance(label)
+    }
+
+    /// A placed keyword's export row, strings and all.
+    pub(super) fn keyword_row(&self, p: &Placed) -> KeywordRow {
+        let extra = self
+            .items
+            .get(p.item)
+            .and_then(|r| r.extra.as_deref())
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default();
+        KeywordRow {
+            keyword: self.text(p.item).to_string(),
+            volume: self.given_volume(p.item),
+            topic_id: p.topic,
+            topic: self.title(p.topic),
+            page: self.page(p.item, p.topic),
+            similarity: self.similarity(p.label),
+            added_by: self.added_by[p.item],
+            extra,
+        }
     }
 }
 
@@ -269,10 +518,16 @@ fn complete_rows(rows: Vec<ItemRow>, n_items: usize) -> Vec<ItemRow> {
 pub(super) fn export_items<E: From<Error>>(
     store: &Store,
     project: &str,
+    each: impl FnMut(ExportRow) -> Result<(), E>,
+) -> Result<(), E> {
+    item_rows(&Committed::of(store, project)?, each)
+}
+
+/// Calls `each` for every committed item of an embedding run, by item index.
+pub(super) fn item_rows<E>(
+    committed: &Committed,
     mut each: impl FnMut(ExportRow) -> Result<(), E>,
 ) -> Result<(), E> {
-    let run = store.find_run(project)?;
-    let committed = Committed::read(store, &run)?;
     let mut described = committed.items.iter().peekable();
     for &(item, label, batch) in &committed.labelled {
         let (item_id, text, volume) = match described.find(|row| row.item_idx == item) {
@@ -298,18 +553,76 @@ pub(super) fn export_items<E: From<Error>>(
     Ok(())
 }
 
-/// The keyword layout's rows (see [`export_keywords`]) with the sort key of their page.
-struct PagedRow {
-    row: KeywordRow,
-    item: usize,
-    /// (page volume, page size, group id or item) of the row's page.
-    page_key: (i64, u64, u64),
+/// The committed items `query` asks for, in export order (keyword runs in the content-plan
+/// order, embedding runs by item index).
+pub(super) fn export_slice(
+    store: &Store,
+    project: &str,
+    query: ItemQuery,
+) -> Result<ItemSlice, Error> {
+    let committed = Committed::of(store, project)?;
+    let wanted = |topic: Option<u32>, page: Option<&Page>| {
+        query.topic.is_none_or(|t| t == topic)
+            && query
+                .group
+                .is_none_or(|g| page.is_some_and(|p| p.group_id == Some(g)))
+    };
+    if committed.is_keywords() {
+        let rows = placed(&committed)
+            .iter()
+            .filter(|p| {
+                let group = match p.page_id {
+                    PageId::Group(g) => Some(g),
+                    _ => None,
+                };
+                query.topic.is_none_or(|t| t == p.topic)
+                    && query.group.is_none_or(|g| group == Some(g))
+            })
+            .take(query.limit)
+            .map(|p| committed.keyword_row(p))
+            .collect();
+        return Ok(ItemSlice::Keywords(rows));
+    }
+    let mut rows = Vec::new();
+    // Stops at the limit by way of an error that is not one.
+    let _ = item_rows(&committed, |row| {
+        if rows.len() == query.limit {
+            return Err(());
+        }
+        if wanted(row.cluster_id, row.page.as_ref()) {
+            rows.push(row);
+        }
+        Ok(())
+    });
+    Ok(ItemSlice::Embeddings(rows))
+}
+
+/// A committed keyword's place in the content plan (see [`export_keywords`]), without its
+/// strings: a million keywords are sorted and cut into pages before any text is copied.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Placed {
+    pub item: usize,
+    pub label: Nearest,
+    pub topic: Option<u32>,
     page_id: PageId,
+    order: Order,
+}
+
+/// Where a keyword comes in the content plan, short of its text (the last tie-break).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Order {
+    /// The `no_cluster` bucket last, then topics by volume (largest first), then by id.
+    topic: (bool, Reverse<i64>, Option<u32>),
+    /// Pages by volume, then size (largest first), then group id (ungrouped keywords after
+    /// the groups, by item).
+    page: (Reverse<i64>, Reverse<u64>, u64),
+    /// Keywords by volume, then similarity (the f64's bits ordered as `total_cmp` orders it).
+    keyword: (Reverse<Option<i64>>, Reverse<i64>),
 }
 
 /// Which page a keyword is on, for the one-row-per-page export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PageId {
+pub(super) enum PageId {
     Group(u32),
     /// An ungrouped keyword of a grouped topic: a page of its own.
     Own(usize),
@@ -324,42 +637,19 @@ pub(super) fn export_clusters(
     store: &Store,
     project: &str,
 ) -> Result<Vec<ClusterExportRow>, Error> {
-    let run = store.find_run(project)?;
-    let committed = Committed::read(store, &run)?;
-    if committed.config.format.item_kind() != ItemKind::Keywords {
+    let committed = Committed::of(store, project)?;
+    if !committed.is_keywords() {
         return Ok(cluster_rows(&committed));
     }
-    let rows = paged_rows(&committed);
-    // Consecutive rows of one page make one exported row (rows are sorted page by page).
-    let mut pages: Vec<(ClusterExportRow, Vec<usize>)> = Vec::new();
-    let mut last_page = None;
-    for paged in &rows {
-        let row = &paged.row;
-        let same = last_page == Some(paged.page_id);
-        last_page = Some(paged.page_id);
-        if same {
-            let (page, members) = pages.last_mut().expect("checked above");
-            page.size += 1;
-            page.total_volume += row.volume.unwrap_or(0);
-            members.push(paged.item);
-        } else {
-            pages.push((
-                ClusterExportRow {
-                    topic_id: row.topic_id,
-                    topic: row.topic.clone(),
-                    group_id: row.page.group_id,
-                    group: row.page.title.clone(),
-                    size: 1,
-                    total_volume: row.volume.unwrap_or(0),
-                    top_terms: Vec::new(),
-                },
-                vec![paged.item],
-            ));
-        }
-    }
+    let (placed, pages) = keyword_pages(&committed);
     let texts: Vec<Vec<&str>> = pages
         .iter()
-        .map(|(_, members)| members.iter().map(|&i| committed.text(i)).collect())
+        .map(|(_, members)| {
+            placed[members.clone()]
+                .iter()
+                .map(|p| committed.text(p.item))
+                .collect()
+        })
         .collect();
     let top = terms::top_terms(&texts, TOP_TERMS);
     Ok(pages
@@ -374,8 +664,44 @@ pub(super) fn export_clusters(
         .collect())
 }
 
+/// The pages of a keyword run, in export order, each with its keywords (in export order): the
+/// page's row (`top_terms` left empty) and its range of [`placed`]'s keywords.
+pub(super) fn keyword_pages(
+    committed: &Committed,
+) -> (Vec<Placed>, Vec<(ClusterExportRow, Range<usize>)>) {
+    let placed = placed(committed);
+    let mut pages: Vec<(ClusterExportRow, Range<usize>)> = Vec::new();
+    // Consecutive keywords of one page make one page (they are sorted page by page).
+    for (i, p) in placed.iter().enumerate() {
+        let volume = committed.volume(p.item);
+        match pages.last_mut() {
+            Some((page, members)) if placed[members.start].page_id == p.page_id => {
+                page.size += 1;
+                page.total_volume += volume;
+                members.end = i + 1;
+            }
+            _ => {
+                let page = committed.page(p.item, p.topic);
+                pages.push((
+                    ClusterExportRow {
+                        topic_id: p.topic,
+                        topic: committed.title(p.topic),
+                        group_id: page.group_id,
+                        group: page.title,
+                        size: 1,
+                        total_volume: volume,
+                        top_terms: Vec::new(),
+                    },
+                    i..i + 1,
+                ));
+            }
+        }
+    }
+    (placed, pages)
+}
+
 /// Embedding runs: one row per cluster with a title, by id, then the `no_cluster` bucket.
-fn cluster_rows(committed: &Committed) -> Vec<ClusterExportRow> {
+pub(super) fn cluster_rows(committed: &Committed) -> Vec<ClusterExportRow> {
     let mut ids: Vec<Option<u32>> = committed.titles.keys().map(|&c| Some(c)).collect();
     ids.sort();
     let mut members: HashMap<Option<u32>, (u64, i64)> = HashMap::new();
@@ -410,77 +736,107 @@ pub(super) fn export_keywords(
     store: &Store,
     project: &str,
 ) -> Result<(Vec<String>, Vec<KeywordRow>), Error> {
-    let run = store.find_run(project)?;
-    let committed = Committed::read(store, &run)?;
-    let rows = paged_rows(&committed).into_iter().map(|p| p.row).collect();
+    let committed = Committed::of(store, project)?;
+    let rows = placed(&committed)
+        .iter()
+        .map(|p| committed.keyword_row(p))
+        .collect();
     Ok((committed.extra_columns.clone(), rows))
 }
 
-fn paged_rows(committed: &Committed) -> Vec<PagedRow> {
+/// Every committed keyword of a keyword run, placed and sorted in export order.
+pub(super) fn placed(committed: &Committed) -> Vec<Placed> {
     let mut topic_volume: HashMap<Option<u32>, i64> = HashMap::new();
     let mut group_volume: HashMap<u32, (i64, u64)> = HashMap::new();
     for &(item, label, _) in &committed.labelled {
         *topic_volume.entry(committed.topic(label)).or_default() += committed.volume(item);
-        if let Some(&g) = committed.group_of.get(&item) {
+        if let Some(g) = committed.group(item) {
             let entry = group_volume.entry(g).or_default();
             entry.0 += committed.volume(item);
             entry.1 += 1;
         }
     }
-    let mut rows: Vec<PagedRow> = committed
+    let mut placed: Vec<Placed> = committed
         .labelled
         .iter()
         .map(|&(item, label, _)| {
-            let topic_id = committed.topic(label);
-            let page = committed.page(item, topic_id);
-            let page_key = match page.group_id {
+            let topic = committed.topic(label);
+            let (page, page_id) = match committed.group(item) {
                 Some(g) => {
                     let (volume, size) = group_volume[&g];
-                    (volume, size, u64::from(g))
+                    ((volume, size, u64::from(g)), PageId::Group(g))
                 }
                 // A page of its own (or an item of a topic not grouped yet): after the groups
                 // of equal volume.
-                None => (committed.volume(item), 1, u64::from(u32::MAX) + item as u64),
+                None => {
+                    let key = (committed.volume(item), 1, u64::from(u32::MAX) + item as u64);
+                    let own = topic.is_some_and(|t| committed.grouped_topics[t as usize]);
+                    (
+                        key,
+                        if own {
+                            PageId::Own(item)
+                        } else {
+                            PageId::Topic(topic)
+                        },
+                    )
+                }
             };
-            let page_id = match page.group_id {
-                Some(g) => PageId::Group(g),
-                None if page.is_title => PageId::Own(item),
-                None => PageId::Topic(topic_id),
-            };
-            let extra = committed
-                .items
-                .get(item)
-                .and_then(|r| r.extra.as_deref())
-                .and_then(|json| serde_json::from_str(json).ok())
-                .unwrap_or_default();
-            PagedRow {
-                row: KeywordRow {
-                    keyword: committed.text(item).to_string(),
-                    volume: committed.items.get(item).and_then(|r| r.volume),
-                    topic_id,
-                    topic: committed.title(topic_id),
-                    page,
-                    similarity: 1.0 - committed.distance(label),
-                    added_by: committed.added_by[item],
-                    extra,
-                },
+            let similarity = committed.similarity(label).to_bits() as i64;
+            Placed {
                 item,
-                page_key,
+                label,
+                topic,
                 page_id,
+                order: Order {
+                    topic: (topic.is_none(), Reverse(topic_volume[&topic]), topic),
+                    page: (Reverse(page.0), Reverse(page.1), page.2),
+                    keyword: (
+                        Reverse(committed.given_volume(item)),
+                        Reverse(similarity ^ (((similarity >> 63) as u64) >> 1) as i64),
+                    ),
+                },
             }
         })
         .collect();
-    let topic_key = |t: Option<u32>| (t.is_none(), -topic_volume[&t], t);
-    rows.sort_by(|a, b| {
-        let (ra, rb) = (&a.row, &b.row);
-        topic_key(ra.topic_id)
-            .cmp(&topic_key(rb.topic_id))
-            .then_with(|| b.page_key.0.cmp(&a.page_key.0))
-            .then_with(|| b.page_key.1.cmp(&a.page_key.1))
-            .then_with(|| a.page_key.2.cmp(&b.page_key.2))
-            .then_with(|| rb.volume.cmp(&ra.volume))
-            .then_with(|| rb.similarity.total_cmp(&ra.similarity))
-            .then_with(|| ra.keyword.cmp(&rb.keyword))
+    // Unstable, with the item as the last key: the order a stable sort by item would give.
+    placed.sort_unstable_by(|a, b| {
+        a.order
+            .cmp(&b.order)
+            .then_with(|| committed.text(a.item).cmp(committed.text(b.item)))
+            .then(a.item.cmp(&b.item))
     });
-    rows
+    placed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_numbers_kept() {
+        for (cell, written) in [
+            ("=cmd|\" /C calc\"!A0", "'=cmd|\" /C calc\"!A0"),
+            ("+SUM(1,2)", "'+SUM(1,2)"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("-", "'-"),
+            ("-inf", "'-inf"),
+            ("+.e5", "'+.e5"),
+            ("- 5", "'- 5"),
+            ("-1e", "'-1e"),
+            ("running shoes", "running shoes"),
+            ("a=b", "a=b"),
+            ("-0.2500", "-0.2500"),
+            ("+3", "+3"),
+            ("-12", "-12"),
+            ("-.5", "-.5"),
+            ("-1.5E-05", "-1.5E-05"),
+            ("1e+5", "1e+5"),
+            ("", ""),
+        ] {
+            assert_eq!(neutralise(cell), written, "{cell:?}");
+        }
+    }
 }

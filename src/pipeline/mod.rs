@@ -19,6 +19,7 @@ mod living;
 mod lock;
 mod reader;
 mod refit;
+mod report;
 mod resume;
 mod row_cache;
 mod schedule;
@@ -34,14 +35,18 @@ pub use delete::delete;
 pub use events::{
     AddSummary, IngestNotes, JobSummary, Outcome, Progress, RefitSummary, RunTimings, UnitCommitted,
 };
-pub use export::{ClusterExportRow, ExportRow, KeywordRow, NO_CLUSTER, Page};
+pub use export::{
+    ClusterExportRow, ExportRow, ItemQuery, ItemSlice, KeywordRow, NO_CLUSTER, Page, group_cell,
+    neutralise, topic_cell,
+};
 pub use jobs::JobView;
 pub use reader::Reader;
 pub use refit::{RefitRequest, refit};
+pub use report::{ReportData, ReportItem, ReportLimits, ReportPage, ReportTopic};
 pub use resume::resume;
 pub use status::{RunPhase, StatusReport};
 
 // The vocabulary front ends need, so that they depend on the pipeline alone.
 pub use crate::core::kmeans::Metric;
 pub use crate::input::{InputFormat, ItemKind, KeywordColumns, ReadOptions};
-pub use crate::store::{JobId, JobKind, JobRecord, JobState, Phase};
+pub use crate::store::{JobId, JobKind, JobRecord, JobState, Phase, RunStatus};

@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use super::config::stored_config;
-use super::export::{self, ClusterExportRow, ExportRow, KeywordRow};
+use super::export::{self, ClusterExportRow, ExportRow, ItemQuery, ItemSlice, KeywordRow};
 use super::jobs::JobView;
 use super::lock;
+use super::report::{self, ReportData, ReportLimits};
 use super::status::{self, StatusReport};
 use crate::error::{Error, Result};
 use crate::input::ItemKind;
@@ -68,6 +69,21 @@ impl Reader {
         each: impl FnMut(ExportRow) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         export::export_items(&self.store, project, each)
+    }
+
+    /// The committed items `query` asks for, in export order; see [`export::export_slice`].
+    pub fn items(&self, project: &str, query: ItemQuery) -> Result<ItemSlice> {
+        export::export_slice(&self.store, project, query)
+    }
+
+    /// What a report of `project` shows, within `limits`; see [`report::report`].
+    pub fn report(&self, project: &str, limits: ReportLimits) -> Result<ReportData> {
+        report::report(&self.db, &self.store, project, limits)
+    }
+
+    /// The input file `project` was created from, as recorded (an absolute path).
+    pub fn input_path(&self, project: &str) -> Result<PathBuf> {
+        Ok(PathBuf::from(self.store.find_run(project)?.input_path))
     }
 
     /// Jobs, newest first: every project's, or `project`'s.

@@ -51,6 +51,7 @@ pub fn resume(
         .map_or_else(|| living::totals(&run, &plans).0, |plan| plan.n_items);
     let job = store.start_job(project, JobKind::Resume, items as i64)?;
     lock.set_job(job);
+    progress.job_started(job);
     // From here on, a failure is the job's: recorded with it, then reported.
     let resumed = match owner {
         Some(plan) => {

@@ -11,5 +11,6 @@ mod living;
 mod minilm;
 mod quality;
 mod resume_property;
+mod serve;
 mod support;
 mod tidy;
