@@ -173,6 +173,7 @@ pub fn add(
         admission: &admission,
     })?;
     lock.set_job(job);
+    progress.job_started(job);
     drop(data);
     if ingest.new.is_empty() {
         let summary = plan.ingest.clone();

@@ -153,6 +153,7 @@ pub fn refit(
         baseline: store::encode_baseline(&baseline, project.run.run_id, first_unit),
     })?;
     lock.set_job(job);
+    progress.job_started(job);
     let run = project.run.clone();
     let job_plan = store
         .job_plans(run.run_id)?

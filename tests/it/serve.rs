@@ -303,6 +303,64 @@ fn an_upload_runs_to_the_end_through_a_409_and_a_killed_server() {
 }
 
 /// The bad requests the issue names get a JSON 4xx, and change nothing.
+/// `POST /api/projects/{p}/add`: an upload of new keywords runs as an add job whose items the
+/// API's CSV credits to it (`added_by`); the same upload again adds nothing; an unknown project
+/// is a 404 and an unknown field a 400.
+#[test]
+fn an_add_upload_places_new_keywords_once() {
+    let sb = Sandbox::new("serve_add");
+    let all = std::fs::read_to_string(fixture("keywords.txt")).unwrap();
+    let lines: Vec<&str> = all.lines().collect();
+    let (first, rest) = lines.split_at(lines.len() * 2 / 3);
+    let mut server = Server::start(&sb, &[], None);
+    let (status, started) =
+        server.upload("first.txt", (first.join("\n") + "\n").as_bytes(), FIELDS);
+    assert_eq!(status, 202, "{started}");
+    let created = server.wait_for_job(started["job_id"].as_i64().unwrap());
+    assert_eq!(created["state"], "succeeded", "{created}");
+
+    let more = rest.join("\n") + "\n";
+    let (content_type, body) = multipart("more.txt", more.as_bytes(), &[]);
+    let (status, error) = server.post("/api/projects/nope/add", &content_type, &body);
+    assert_eq!(status, 404, "{error}");
+    let (bad_type, bad_body) = multipart("more.txt", more.as_bytes(), &[("clusters", "3")]);
+    let (status, error) = server.post("/api/projects/p/add", &bad_type, &bad_body);
+    assert_eq!(status, 400, "{error}");
+
+    let (status, started) = server.post("/api/projects/p/add", &content_type, &body);
+    assert_eq!(status, 202, "{started}");
+    let add_job = started["job_id"].as_i64().unwrap();
+    let added = server.wait_for_job(add_job);
+    assert_eq!(
+        (&added["kind"], &added["state"]),
+        (&"add".into(), &"succeeded".into()),
+        "{added}"
+    );
+    let n_added = added["summary"]["added"].as_u64().unwrap();
+    assert!(n_added > 0, "{added}");
+
+    let (status, csv) = server.get_with("/api/projects/p/items?limit=100000", "text/csv");
+    assert_eq!(status, 200, "{csv}");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "added_by")
+        .expect("an added_by column");
+    let by_add = reader
+        .records()
+        .filter(|r| r.as_ref().unwrap()[column] == add_job.to_string())
+        .count();
+    assert_eq!(by_add as u64, n_added);
+
+    let (status, started) = server.post("/api/projects/p/add", &content_type, &body);
+    assert_eq!(status, 202, "{started}");
+    let again = server.wait_for_job(started["job_id"].as_i64().unwrap());
+    assert_eq!(again["state"], "succeeded", "{again}");
+    assert_eq!(again["summary"]["added"], 0, "{again}");
+}
+
 #[test]
 fn bad_requests_get_a_json_4xx() {
     let sb = Sandbox::new("serve_bad");

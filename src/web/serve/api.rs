@@ -1,5 +1,8 @@
 //! The JSON API: projects (as `status --json` reports them), their pages and items (JSON, or
-//! CSV with `Accept: text/csv`), jobs, and the two writing requests, which start jobs.
+//! CSV with `Accept: text/csv`), jobs, and the writing requests (create, add, resume), which
+//! start jobs.
+
+use std::path::PathBuf;
 
 use serde_json::json;
 
@@ -8,7 +11,9 @@ use super::http::{Request, Response};
 use super::jobs::Started;
 use super::{ApiError, App, json_body, json_response, query_value, upload};
 use crate::error::Error;
-use crate::pipeline::{ClusterExportRow, ExportRow, ItemQuery, ItemSlice, KeywordRow, Reader};
+use crate::pipeline::{
+    ClusterExportRow, ExportRow, InputFormat, ItemQuery, ItemSlice, KeywordRow, Reader,
+};
 
 /// Items `GET …/items` gives without a `limit`, and the most it gives with one.
 const DEFAULT_LIMIT: usize = 1_000;
@@ -154,6 +159,51 @@ fn csv_response<'a, R: IntoIterator<Item = String>>(
 /// `POST /api/projects`: a multipart form with the input file (field `file`) and `create`'s
 /// options; starts the job and answers 202 with its id.
 pub(super) fn create(app: &App, request: &mut Request<'_>) -> Answer {
+    let (create, upload) = receive(app, request, form::create_form, |c| c.read.format)?;
+    let project = create.project.clone();
+    let started = app.runner.create(create, upload.path.clone());
+    started_response(&project, upload.kept_if(started)?)
+}
+
+/// `POST /api/projects/{p}/add`: a multipart form with the new items' file (field `file`) and
+/// `add`'s options; starts the add job and answers 202 with its id.
+pub(super) fn add(app: &App, project: &str, request: &mut Request<'_>) -> Answer {
+    check_project(project)?;
+    // Fail fast with a 404 for a project that is not there, before reading the upload.
+    reader(app)?.status(project, false)?;
+    let (add, upload) = receive(app, request, form::add_form, |a| a.read.format)?;
+    let started = app.runner.add(project, add, upload.path.clone());
+    started_response(project, upload.kept_if(started)?)
+}
+
+/// An input file a request uploaded, kept under the server's uploads directory.
+struct Upload {
+    path: PathBuf,
+    /// No earlier upload had the same bytes.
+    new: bool,
+}
+
+impl Upload {
+    /// Passes `started` through; a request refused before any job does not keep a new upload
+    /// (no run reads it).
+    fn kept_if(self, started: crate::error::Result<Started>) -> Result<Started, ApiError> {
+        if started.is_err() && self.new {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        Ok(started?)
+    }
+}
+
+/// Reads a multipart upload: the form's text fields by `read_form`, and the file (field
+/// `file`) kept under the server's uploads directory by its blake3, with an extension from its
+/// name, its bytes or the form's `format` (`format_of`). Refuses a body over `--max-upload`
+/// from its `Content-Length`, before reading it.
+fn receive<F>(
+    app: &App,
+    request: &mut Request<'_>,
+    read_form: impl FnOnce(&[(String, String)]) -> Result<F, ApiError>,
+    format_of: impl FnOnce(&F) -> Option<InputFormat>,
+) -> Result<(F, Upload), ApiError> {
     let boundary = upload::boundary(request.header("content-type"))?;
     let max = app.options.max_upload;
     if request.content_length > max {
@@ -175,7 +225,7 @@ pub(super) fn create(app: &App, request: &mut Request<'_>) -> Answer {
     let spool = upload::spool(request.body(), length, &dir)?;
     let body = spool.map()?;
     let parsed = upload::parse(&body, &boundary)?;
-    let create = form::create_form(&parsed.fields)?;
+    let form = read_form(&parsed.fields)?;
     let (filename, range) = parsed
         .file
         .ok_or_else(|| ApiError::new(400, "send the input file in the field \"file\""))?;
@@ -183,7 +233,7 @@ pub(super) fn create(app: &App, request: &mut Request<'_>) -> Answer {
     if content.is_empty() {
         return Err(ApiError::new(400, "the uploaded file is empty"));
     }
-    let fallback = create.read.format.map(form::format_extension);
+    let fallback = format_of(&form).map(form::format_extension);
     let extension = upload::extension(&filename, content, fallback).ok_or_else(|| {
         ApiError::new(
             400,
@@ -193,20 +243,8 @@ pub(super) fn create(app: &App, request: &mut Request<'_>) -> Answer {
             ),
         )
     })?;
-    let (input, new) = upload::keep(content, &extension, &dir)?;
-    drop(body);
-    drop(spool);
-    let project = create.project.clone();
-    match app.runner.create(create, input.clone()) {
-        Ok(started) => started_response(&project, started),
-        Err(e) => {
-            // Refused before any job: an upload no run reads is not kept.
-            if new {
-                let _ = std::fs::remove_file(&input);
-            }
-            Err(e.into())
-        }
-    }
+    let (path, new) = upload::keep(content, &extension, &dir)?;
+    Ok((form, Upload { path, new }))
 }
 
 /// `POST /api/projects/{p}/resume`: continues the project in a job of the server's.

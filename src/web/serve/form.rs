@@ -114,6 +114,53 @@ pub fn create_form(fields: &[(String, String)]) -> Result<CreateForm, ApiError> 
     })
 }
 
+/// What an add form asks for: `kbatch add`'s flags, as [`create_form`] reads create's.
+#[derive(Debug, Clone)]
+pub struct AddForm {
+    pub read: ReadOptions,
+    pub min_similarity: Option<f64>,
+    pub new_clusters: Option<usize>,
+    pub retitle: bool,
+}
+
+/// Reads the add options from a form's text fields (the project comes from the path).
+pub fn add_form(fields: &[(String, String)]) -> Result<AddForm, ApiError> {
+    let mut form = AddForm {
+        read: ReadOptions {
+            format: None,
+            keyword_column: None,
+            volume_column: None,
+        },
+        min_similarity: None,
+        new_clusters: None,
+        retitle: false,
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for (name, value) in fields {
+        let key = name.replace('_', "-");
+        if seen.contains(&key) {
+            return Err(ApiError::new(400, format!("field {key:?} is given twice")));
+        }
+        seen.push(key.clone());
+        let value = value.trim();
+        match key.as_str() {
+            "format" => form.read.format = Some(choice(&key, value)?),
+            "keyword-column" => form.read.keyword_column = Some(value.to_string()),
+            "volume-column" => form.read.volume_column = Some(value.to_string()),
+            "min-similarity" => form.min_similarity = Some(number(&key, value)?),
+            "new-clusters" => form.new_clusters = Some(number(&key, value)?),
+            "retitle" => form.retitle = flag(&key, value)?,
+            _ => {
+                return Err(ApiError::new(
+                    400,
+                    format!("unknown field {key:?}; the fields are add's flags, and \"file\""),
+                ));
+            }
+        }
+    }
+    Ok(form)
+}
+
 fn number<T: FromStr>(key: &str, value: &str) -> Result<T, ApiError> {
     value.parse().map_err(|_| {
         ApiError::new(

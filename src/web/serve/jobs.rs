@@ -1,4 +1,4 @@
-//! The jobs a server runs: `create` from an upload and `resume`, each on a thread of its own,
+//! The jobs a server runs: `create` and `add` from an upload, and `resume`, each on a thread of its own,
 //! through the same pipeline calls as the CLI (same lock, same job record). A request waits
 //! until its job is recorded, so it answers with the job's id, or with the refusal that came
 //! first (bad input, a project that exists, a project another process is writing).
@@ -10,10 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use super::Log;
-use super::form::CreateForm;
+use super::form::{AddForm, CreateForm};
 use crate::error::{Error, Result};
 use crate::pipeline::{
-    self, CreateRequest, IngestNotes, JobId, Outcome, Progress, Reader, RunStatus, UnitCommitted,
+    self, AddRequest, CreateRequest, IngestNotes, JobId, Outcome, Progress, Reader, RunStatus,
+    UnitCommitted,
 };
 
 /// How a job request went, as soon as that is known.
@@ -63,6 +64,24 @@ impl Runner {
                 settings: form.settings.clone(),
             };
             pipeline::create(&db, &request, progress, stop)
+        })
+    }
+
+    /// Adds the items of `input` (an upload the server keeps) to `project`.
+    pub fn add(&self, project: &str, form: AddForm, input: PathBuf) -> Result<Started> {
+        let (db, model_dir) = (self.db.clone(), self.model_dir.clone());
+        let name = project.to_string();
+        self.spawn("add", name.clone(), move |progress, stop| {
+            let request = AddRequest {
+                project: &name,
+                input: &input,
+                read: form.read.clone(),
+                model_dir: model_dir.as_deref(),
+                min_similarity: form.min_similarity,
+                new_clusters: form.new_clusters,
+                retitle: form.retitle,
+            };
+            pipeline::add(&db, &request, progress, stop)
         })
     }
 

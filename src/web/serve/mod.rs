@@ -3,7 +3,7 @@
 //! One thread accepts connections, each connection gets a thread of its own (at most
 //! [`MAX_CONNECTIONS`] at once), and every request opens its own read-only
 //! [`Reader`](crate::pipeline::Reader), so readers never wait for each other or for a job. Jobs
-//! (`create` from an upload, `resume`) run on threads of their own through the pipeline, as
+//! (`create` or `add` from an upload, `resume`) run on threads of their own through the pipeline, as
 //! the CLI runs them: same locks, same job records, same commits. A job the server started
 //! survives the server: `kbatch resume` continues it, and so does the server when it starts
 //! again (it resumes the interrupted projects whose input is one of its uploads).
@@ -216,6 +216,7 @@ fn route(app: &App, request: &mut Request<'_>) -> Response {
         ("GET", ["api", "projects", project, "clusters"]) => api::clusters(app, project, request),
         ("GET", ["api", "projects", project, "items"]) => api::items(app, project, &query, request),
         ("POST", ["api", "projects", project, "resume"]) => api::resume(app, project),
+        ("POST", ["api", "projects", project, "add"]) => api::add(app, project, request),
         ("GET", ["api", "jobs"]) => api::jobs(app),
         ("GET", ["api", "jobs", job]) => api::job(app, job),
         (_, [] | ["projects", _] | ["api", "projects" | "jobs", ..]) => Err(ApiError::new(
