@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::create::ReadArgs;
 use super::{OutputArgs, finish, install_ctrl_c, progress};
-use crate::pipeline::{self, InputFormat, ReadOptions};
+use crate::pipeline;
 
 #[derive(Args)]
 pub(super) struct AddArgs {
@@ -15,16 +16,8 @@ pub(super) struct AddArgs {
     /// Keywords (.csv, .txt) or embeddings (.jsonl, .csv, .npy), of the project's kind
     #[arg(long, value_name = "FILE")]
     pub(super) input: PathBuf,
-    /// Input layout [default: from the file extension]
-    #[arg(long, value_enum)]
-    pub(super) format: Option<InputFormat>,
-    /// Keyword CSVs: the header of the keyword column [default: Keyword, Keywords or Query]
-    #[arg(long, value_name = "NAME")]
-    pub(super) keyword_column: Option<String>,
-    /// Keyword CSVs: the header of the volume column [default: Volume, Search Volume or
-    /// Avg. monthly searches]
-    #[arg(long, value_name = "NAME")]
-    pub(super) volume_column: Option<String>,
+    #[command(flatten)]
+    pub(super) read: ReadArgs,
     /// A new item joins its nearest cluster when at least this similar (cosine) to it
     /// [default: each cluster's own threshold, the distance 92% of its members are within]
     #[arg(long, value_name = "S")]
@@ -47,11 +40,7 @@ pub(super) fn run(db: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
     let request = pipeline::AddRequest {
         project: &args.project,
         input: &args.input,
-        read: ReadOptions {
-            format: args.format,
-            keyword_column: args.keyword_column.clone(),
-            volume_column: args.volume_column.clone(),
-        },
+        read: args.read.options(),
         model_dir: args.model_dir.as_deref(),
         min_similarity: args.min_similarity,
         new_clusters: args.new_clusters,

@@ -8,13 +8,9 @@ use clap::Args;
 use super::{OutputArgs, finish, install_ctrl_c, progress};
 use crate::pipeline::{self, Embedder, InputFormat, Metric, ReadOptions, Settings, Tuning};
 
+/// How to read an input file: the flags `create` and `add` share.
 #[derive(Args)]
-pub(super) struct CreateArgs {
-    #[arg(long)]
-    pub(super) project: String,
-    /// Keywords (.csv, .txt) or embeddings (.jsonl, .csv, .npy)
-    #[arg(long, value_name = "FILE")]
-    pub(super) input: PathBuf,
+pub(super) struct ReadArgs {
     /// Input layout [default: from the file extension]
     #[arg(long, value_enum)]
     pub(super) format: Option<InputFormat>,
@@ -25,6 +21,27 @@ pub(super) struct CreateArgs {
     /// Avg. monthly searches]
     #[arg(long, value_name = "NAME")]
     pub(super) volume_column: Option<String>,
+}
+
+impl ReadArgs {
+    pub(super) fn options(&self) -> ReadOptions {
+        ReadOptions {
+            format: self.format,
+            keyword_column: self.keyword_column.clone(),
+            volume_column: self.volume_column.clone(),
+        }
+    }
+}
+
+#[derive(Args)]
+pub(super) struct CreateArgs {
+    #[arg(long)]
+    pub(super) project: String,
+    /// Keywords (.csv, .txt) or embeddings (.jsonl, .csv, .npy)
+    #[arg(long, value_name = "FILE")]
+    pub(super) input: PathBuf,
+    #[command(flatten)]
+    pub(super) read: ReadArgs,
     /// Replace a project of the same name
     #[arg(long)]
     pub(super) replace: bool,
@@ -115,11 +132,7 @@ pub(super) fn run(db: &Path, args: CreateArgs) -> anyhow::Result<ExitCode> {
     let request = pipeline::CreateRequest {
         project: &args.project,
         input: &args.input,
-        read: ReadOptions {
-            format: args.format,
-            keyword_column: args.keyword_column.clone(),
-            volume_column: args.volume_column.clone(),
-        },
+        read: args.read.options(),
         model_dir: args.model_dir.as_deref(),
         replace: args.replace,
         settings,

@@ -57,14 +57,7 @@ pub fn create_form(fields: &[(String, String)]) -> Result<CreateForm, ApiError> 
         group_chunk_size: None,
         tuning: Tuning::DEFAULT,
     };
-    let mut seen: Vec<String> = Vec::new();
-    for (name, value) in fields {
-        let key = name.replace('_', "-");
-        if seen.contains(&key) {
-            return Err(ApiError::new(400, format!("field {key:?} is given twice")));
-        }
-        seen.push(key.clone());
-        let value = value.trim();
+    for (key, value) in flags(fields)? {
         match key.as_str() {
             "project" => project = Some(value.to_string()),
             "format" => read.format = Some(choice(&key, value)?),
@@ -135,14 +128,7 @@ pub fn add_form(fields: &[(String, String)]) -> Result<AddForm, ApiError> {
         new_clusters: None,
         retitle: false,
     };
-    let mut seen: Vec<String> = Vec::new();
-    for (name, value) in fields {
-        let key = name.replace('_', "-");
-        if seen.contains(&key) {
-            return Err(ApiError::new(400, format!("field {key:?} is given twice")));
-        }
-        seen.push(key.clone());
-        let value = value.trim();
+    for (key, value) in flags(fields)? {
         match key.as_str() {
             "format" => form.read.format = Some(choice(&key, value)?),
             "keyword-column" => form.read.keyword_column = Some(value.to_string()),
@@ -159,6 +145,20 @@ pub fn add_form(fields: &[(String, String)]) -> Result<AddForm, ApiError> {
         }
     }
     Ok(form)
+}
+
+/// A form's fields under their flag names (`batch_size` reads as `batch-size`), values
+/// trimmed; a field given twice is refused.
+fn flags(fields: &[(String, String)]) -> Result<Vec<(String, &str)>, ApiError> {
+    let mut flags: Vec<(String, &str)> = Vec::with_capacity(fields.len());
+    for (name, value) in fields {
+        let key = name.replace('_', "-");
+        if flags.iter().any(|(seen, _)| *seen == key) {
+            return Err(ApiError::new(400, format!("field {key:?} is given twice")));
+        }
+        flags.push((key, value.trim()));
+    }
+    Ok(flags)
 }
 
 fn number<T: FromStr>(key: &str, value: &str) -> Result<T, ApiError> {
