@@ -2,7 +2,8 @@
 //! item, the create's and each add's, in one order of plan positions), the vectors of any item,
 //! the membership book rebuilt from committed labels, and the driver that runs a job's units
 //! with the create engine's discipline: each unit computed whole, then committed in one short
-//! transaction on top of the previous one, the job's progress with it.
+//! transaction on top of the previous one, the job's progress with it. What both jobs' units
+//! work on, and the setup of a grouping unit, is `units.rs`'s [`LivingUnits`].
 //!
 //! An add's new items are numbered after every item before them, and their plan positions are
 //! their item indices: the create's permutation covers its own items only.
@@ -28,6 +29,10 @@ use crate::store::{
     AssignmentBlock, JobId, JobKind, JobPlan, JobState, RunRecord, RunStatus, Store, UnitCommit,
 };
 use crate::testhook::{self, PausePoint};
+
+mod units;
+
+pub(super) use units::{LivingUnits, changed_titles};
 
 /// The label of a new item that joined no cluster, until its `add`'s pool unit places it.
 pub(super) const POOLED: u32 = u32::MAX;
@@ -400,15 +405,12 @@ pub(super) fn load_state(store: &Store, run: &RunRecord) -> Result<KMeansState> 
 
 /// The units of an `add` or a `refit`, computed one at a time (see [`drive`]).
 pub(super) trait UnitSource {
-    fn run(&self) -> &RunRecord;
-    /// The job's units (unit numbers of the project).
-    fn units(&self) -> Range<usize>;
+    /// The project and the job as the units find them.
+    fn living(&self) -> &LivingUnits;
     /// Items unit `unit` processes, for the job's progress.
     fn unit_items(&self, unit: usize) -> usize;
     /// The job's items: an add's new items, a refit's every item.
     fn job_items(&self) -> usize;
-    /// Items and clusters of the project, as they stand.
-    fn extent(&self) -> (usize, usize);
     /// The refinement epoch of a unit that belongs to one.
     fn epoch(&self, _unit: usize) -> Option<u32> {
         None
@@ -460,9 +462,9 @@ fn drive(
     progress: &mut dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
-    let units = source.units();
+    let units = source.living().units();
     let first = store
-        .last_committed(source.run().run_id)?
+        .last_committed(source.living().run_id())?
         .map_or(0, |u| u + 1)
         .max(units.start);
     let passes_total = (first..units.end)
@@ -514,8 +516,8 @@ fn run_units(
     progress: &mut dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
-    let run = source.run().clone();
-    let units = source.units();
+    let run = source.living().run().clone();
+    let units = source.living().units();
     let mut first_commit = None;
     let mut in_commits = Duration::ZERO;
     let interrupted = |store: &Store, next: usize| -> Result<Outcome> {
@@ -577,7 +579,7 @@ fn run_units(
     }
     store.set_run_status(run.run_id, RunStatus::Succeeded, None)?;
     let summary = source.summary(store)?;
-    let (n_items, n_clusters) = source.extent();
+    let (n_items, n_clusters) = source.living().extent();
     Ok(Outcome::Finished(
         RunTimings {
             n_items,

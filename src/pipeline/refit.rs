@@ -14,15 +14,13 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::reported_distance;
 use super::events::{JobSummary, Outcome, Progress, RefitSummary};
-use super::grouping::Grouper;
 use super::living::{
-    self, ItemFacts, JobRun, Project, Rows, UnitSource, chunk_bounds, group_units, load_state,
-    normalized, read_create_input,
+    self, JobRun, LivingUnits, Project, Rows, UnitSource, changed_titles, group_units, normalized,
+    read_create_input,
 };
 use super::resume::Inputs;
 use crate::core::distance::Nearest;
-use crate::core::kmeans::{self, ClusterSums, KMeansState};
-use crate::core::titles::ClusterBook;
+use crate::core::kmeans::{self, ClusterSums};
 use crate::error::{Error, Result};
 use crate::input::Dataset;
 use crate::store::{
@@ -241,38 +239,20 @@ fn continue_refit_with(
         };
         rows.set_create_input(data);
     }
-    let state = load_state(&store, &project.run)?;
-    let blocks = store.load_blocks(project.run.run_id)?;
-    let titles = store.load_titles(project.run.run_id)?;
-    let book = project.restore_book(&blocks, titles, project.attrs(&facts), state.counts.len());
-    let grouper = match &project.config.groups {
-        Some(groups) => Some(Grouper::restored(
-            &store,
-            project.run.run_id,
-            groups.similarity,
-        )?),
-        None => None,
-    };
-    let position_of = project.position_of();
+    let (living, blocks) = LivingUnits::load(&store, project, job_plan, facts, rows)?;
     let chunks = plan.chunks();
     let mut source = RefitJob {
-        project,
-        job_plan,
+        living,
         plan,
-        facts,
-        rows,
-        state,
         epoch_sums: None,
-        book,
-        grouper,
-        position_of,
         chunks,
     };
+    let units = source.living.units();
     let next = store
-        .last_committed(source.project.run.run_id)?
+        .last_committed(source.living.run_id())?
         .map_or(0, |u| u + 1);
-    if source.units().contains(&next)
-        && let Step::Refine { epoch, chunk } = source.plan.step(next - source.units().start)
+    if units.contains(&next)
+        && let Step::Refine { epoch, chunk } = source.plan.step(next - units.start)
     {
         source.replay_epoch(&store, epoch, chunk, &blocks)?;
     }
@@ -283,34 +263,30 @@ fn continue_refit_with(
     })
 }
 
-/// A refit in progress: the model, the epoch's sums, the membership book and the groups.
+/// A refit in progress: the living project (see [`LivingUnits`]), the refit's plan and
+/// chunks, and the epoch's sums.
 struct RefitJob {
-    project: Project,
-    job_plan: JobPlan,
+    living: LivingUnits,
     plan: RefitPlan,
-    facts: ItemFacts,
-    rows: Rows,
-    state: KMeansState,
     /// The current epoch's sums, over its chunks committed so far.
     epoch_sums: Option<ClusterSums>,
-    book: ClusterBook,
-    grouper: Option<Grouper>,
-    position_of: Vec<usize>,
     chunks: Vec<Range<usize>>,
 }
 
 impl RefitJob {
     fn run_id(&self) -> i64 {
-        self.project.run.run_id
+        self.living.run_id()
     }
 
     /// The unit-normalised (for cosine) rows of plan positions `range`.
     fn gather(&mut self, store: &Store, range: Range<usize>) -> Result<Vec<f32>> {
         let mut rows = Vec::new();
-        let texts = self.facts.texts.as_deref();
-        self.rows
-            .positions(store, &self.project.order, texts, range, &mut rows)?;
-        normalized(self.project.config.metric, &mut rows, self.rows.dim());
+        let living = &mut self.living;
+        let texts = living.facts.texts.as_deref();
+        living
+            .rows
+            .positions(store, &living.project.order, texts, range, &mut rows)?;
+        normalized(living.project.config.metric, &mut rows, living.rows.dim());
         Ok(rows)
     }
 
@@ -323,9 +299,10 @@ impl RefitJob {
         chunks: usize,
         blocks: &[AssignmentBlock],
     ) -> Result<()> {
-        let mut sums = ClusterSums::new(self.state.counts.len(), self.state.dim);
+        let state = &self.living.state;
+        let mut sums = ClusterSums::new(state.counts.len(), state.dim);
         for chunk in 0..chunks {
-            let unit = self.units().start + epoch as usize * self.chunks.len() + chunk;
+            let unit = self.living.units().start + epoch as usize * self.chunks.len() + chunk;
             let range = self.chunks[chunk].clone();
             let block = blocks
                 .iter()
@@ -350,9 +327,10 @@ impl RefitJob {
             Step::Final { chunk } => (chunk, None),
             Step::Group { .. } => unreachable!("grouping units are not passes"),
         };
+        let run_id = self.run_id();
         let range = self.chunks[chunk].clone();
         let rows = self.gather(store, range.clone())?;
-        let outcome = kmeans::assign_batch(&self.state, &rows);
+        let outcome = kmeans::assign_batch(&self.living.state, &rows);
         let mut stats = UnitStats {
             batch_inertia: outcome.batch_inertia,
             ..UnitStats::default()
@@ -360,23 +338,23 @@ impl RefitJob {
         let mut checkpoint = None;
         let mut skip = 0..0;
         if let Some(epoch) = epoch {
+            let state = &mut self.living.state;
             if chunk == 0 {
-                self.epoch_sums = Some(ClusterSums::new(self.state.counts.len(), self.state.dim));
+                self.epoch_sums = Some(ClusterSums::new(state.counts.len(), state.dim));
             }
             let sums = self.epoch_sums.as_mut().expect("an epoch's sums exist");
             sums.add(&rows, &outcome.nearest);
             if chunk + 1 == self.chunks.len() {
                 let sums = self.epoch_sums.take().expect("an epoch's sums exist");
-                let metric = self.project.config.metric;
-                let updated = sums.updated(metric, &self.state.centroids);
-                let shift = kmeans::relative_shift(&self.state.centroids, &updated);
-                self.state.centroids = updated;
-                let place = Place::checkpoint(self.run_id(), unit);
-                checkpoint = Some(store::encode(&self.state, Seal::Keyed(place)));
-                let ends =
-                    shift < self.project.config.tuning.tol || epoch + 1 == self.plan.refine_epochs;
+                let config = &self.living.project.config;
+                let updated = sums.updated(config.metric, &state.centroids);
+                let shift = kmeans::relative_shift(&state.centroids, &updated);
+                state.centroids = updated;
+                let place = Place::checkpoint(run_id, unit);
+                checkpoint = Some(store::encode(state, Seal::Keyed(place)));
+                let ends = shift < config.tuning.tol || epoch + 1 == self.plan.refine_epochs;
                 if ends {
-                    let units = self.units();
+                    let units = self.living.units();
                     let next_epoch = units.start + (epoch as usize + 1) * self.chunks.len();
                     let final_pass =
                         units.start + self.plan.refine_epochs as usize * self.chunks.len();
@@ -386,28 +364,22 @@ impl RefitJob {
                 stats.converged = ends;
             }
         }
-        let attrs = self.project.attrs(&self.facts);
-        let metric = self.project.config.metric;
-        for (&item, label) in self.project.order[range.clone()]
+        let living = &mut self.living;
+        let attrs = living.project.attrs(&living.facts);
+        let metric = living.project.config.metric;
+        for (&item, label) in living.project.order[range.clone()]
             .iter()
             .zip(&outcome.nearest)
         {
             let distance = reported_distance(metric, label.sq_dist);
-            self.book.place(attrs, item, label.cluster, distance);
+            living.book.place(attrs, item, label.cluster, distance);
         }
-        let refreshed = self.book.refresh(attrs);
+        let refreshed = living.book.refresh(attrs);
         stats.clusters_touched = refreshed.len();
-        let titles = refreshed
-            .into_iter()
-            .filter(|c| c.title_changed)
-            .map(|c| store::ClusterRow {
-                cluster_id: c.cluster_id,
-                title: c.title,
-            })
-            .collect();
-        let place = Place::labels(self.run_id(), range.clone(), unit);
+        let titles = changed_titles(refreshed);
+        let place = Place::labels(run_id, range.clone(), unit);
         Ok(UnitCommit {
-            run_id: self.run_id(),
+            run_id,
             unit,
             phase: if epoch.is_some() {
                 Phase::Refine
@@ -432,87 +404,34 @@ impl RefitJob {
 
     /// A grouping unit: its share of the topics split into page-level groups afresh.
     fn group(&mut self, store: &Store, unit: usize, chunk: usize) -> Result<UnitCommit> {
-        let n_topics = self.state.counts.len();
-        let topics = chunk_bounds(n_topics, self.plan.group_units, chunk);
-        self.rows.load_stored(store, self.project.n_items)?;
-        let grouper = self
-            .grouper
-            .as_mut()
-            .expect("grouping units exist only in projects with groups");
-        let attrs = self.project.attrs(&self.facts);
-        let members = self.book.members_of(attrs, topics.clone());
-        let texts = self.facts.texts.as_deref();
-        let (rows, position_of) = (&self.rows, &self.position_of);
-        let gather = |items: &[usize], out: &mut Vec<f32>| {
-            rows.items(items, position_of, texts, out);
-        };
-        let dim = self.rows.dim();
-        let grouped = grouper.group_topics(
-            topics.clone(),
-            &members,
-            &mut self.book,
-            attrs,
-            dim,
-            &gather,
-        );
-        let outcome = Grouper::outcome(unit, topics, self.run_id(), grouped);
-        Ok(UnitCommit {
-            run_id: self.run_id(),
-            unit,
-            phase: Phase::Group,
-            items: outcome.commit.n_items,
-            checkpoint: None,
-            blocks: Vec::new(),
-            vectors: None,
-            titles: outcome
-                .retitled
-                .into_iter()
-                .map(|c| store::ClusterRow {
-                    cluster_id: c.cluster_id,
-                    title: c.title,
-                })
-                .collect(),
-            stats: UnitStats {
-                clusters_touched: outcome.commit.groups.len(),
-                ..UnitStats::default()
-            },
-            groups: Some(outcome.commit),
-            skip: 0..0,
-            new_clusters: None,
-            job: None,
-        })
+        let mut grouping = self.living.grouping(store, self.plan.group_units, chunk)?;
+        let topics = grouping.topics.clone();
+        let grouped = grouping.group_topics(topics.clone());
+        Ok(self.living.group_commit(unit, topics, grouped))
     }
 }
 
 impl UnitSource for RefitJob {
-    fn run(&self) -> &RunRecord {
-        &self.project.run
-    }
-
-    fn units(&self) -> Range<usize> {
-        self.job_plan.units()
+    fn living(&self) -> &LivingUnits {
+        &self.living
     }
 
     fn unit_items(&self, unit: usize) -> usize {
-        match self.plan.step(unit - self.job_plan.first_unit) {
+        match self.plan.step(unit - self.living.job_plan.first_unit) {
             Step::Refine { chunk, .. } | Step::Final { chunk } => self.chunks[chunk].len(),
-            Step::Group { .. } => self.project.n_items / self.plan.group_units.max(1),
+            Step::Group { .. } => self.living.project.n_items / self.plan.group_units.max(1),
         }
     }
 
     fn job_items(&self) -> usize {
-        self.project.n_items
+        self.living.project.n_items
     }
 
     fn epoch(&self, unit: usize) -> Option<u32> {
-        match self.plan.step(unit - self.job_plan.first_unit) {
+        match self.plan.step(unit - self.living.job_plan.first_unit) {
             Step::Refine { epoch, .. } => Some(epoch),
             _ => None,
         }
-    }
-
-    fn extent(&self) -> (usize, usize) {
-        (self.project.n_items, self.state.counts.len())
     }
 
     fn compute(
@@ -521,7 +440,7 @@ impl UnitSource for RefitJob {
         unit: usize,
         _keep_going: &dyn Fn() -> bool,
     ) -> Result<Option<UnitCommit>> {
-        let step = self.plan.step(unit - self.job_plan.first_unit);
+        let step = self.plan.step(unit - self.living.job_plan.first_unit);
         match step {
             Step::Group { chunk } => self.group(store, unit, chunk).map(Some),
             _ => self.pass(store, unit, step).map(Some),
@@ -530,14 +449,14 @@ impl UnitSource for RefitJob {
 
     fn summary(&self, store: &Store) -> Result<JobSummary> {
         let run_id = self.run_id();
-        let before = store.refit_baseline(run_id, &self.job_plan)?;
-        let after = tiled_labels(&store.load_blocks(run_id)?, self.project.n_items)?;
+        let before = store.refit_baseline(run_id, &self.living.job_plan)?;
+        let after = tiled_labels(&store.load_blocks(run_id)?, self.living.project.n_items)?;
         let changed = before
             .iter()
             .zip(&after)
             .filter(|(b, a)| b.cluster != a.cluster)
             .count();
-        let units = self.units();
+        let units = self.living.units();
         let epochs: Vec<_> = store
             .batch_rows(run_id)?
             .into_iter()
@@ -545,7 +464,7 @@ impl UnitSource for RefitJob {
             .filter(|r| r.phase == Phase::Refine && r.centroid_shift.is_some())
             .collect();
         Ok(JobSummary::Refit(RefitSummary {
-            items: self.project.n_items,
+            items: self.living.project.n_items,
             changed,
             epochs: epochs.len() as u32,
             centroid_shift: epochs.last().and_then(|r| r.centroid_shift),

@@ -10,24 +10,21 @@ use super::AddPlan;
 use crate::core::admission;
 use crate::core::distance::Nearest;
 use crate::core::embedder::SentenceEmbedder;
-use crate::core::kmeans::{self, KMeansState, Params};
+use crate::core::kmeans::{self, Params};
 use crate::core::rng::Rng;
-use crate::core::titles::{ClusterBook, ClusterSummary};
 use crate::error::Result;
 use crate::input::ItemKind;
 use crate::pipeline::Embedder;
 use crate::pipeline::create::load_model;
 use crate::pipeline::engine::{EMBED_SLICE, reported_distance};
 use crate::pipeline::events::{AddSummary, JobSummary, Progress};
-use crate::pipeline::grouping::Grouper;
 use crate::pipeline::living::{
-    ItemFacts, JobRun, POOLED, Project, Rows, UnitSource, chunk_bounds, load_state, normalized,
-    read_create_input,
+    JobRun, LivingUnits, POOLED, Project, Rows, UnitSource, changed_titles, chunk_bounds,
+    normalized, read_create_input,
 };
 use crate::pipeline::resume::{Inputs, check_model};
 use crate::store::{
-    self, ClusterRow, JobId, JobPlan, Phase, Place, RunRecord, Seal, Store, UnitCommit, UnitPlan,
-    UnitStats,
+    self, JobId, JobPlan, Phase, Place, RunRecord, Seal, Store, UnitCommit, UnitPlan, UnitStats,
 };
 
 /// What a unit of an add does.
@@ -99,46 +96,26 @@ pub(in crate::pipeline) fn continue_add(
         }
         _ => None,
     };
-    let grouper = match &project.config.groups {
-        Some(groups) => {
-            if rows.needs_create_input() {
-                rows.set_create_input(read_create_input(
-                    &project.run,
-                    &project.config,
-                    inputs.create_input,
-                )?);
-            }
-            Some(Grouper::restored(
-                &store,
-                project.run.run_id,
-                groups.similarity,
-            )?)
-        }
-        None => None,
-    };
-    let state = load_state(&store, &project.run)?;
+    // Grouping units gather the vectors of any item, the create's too.
+    if project.config.groups.is_some() && rows.needs_create_input() {
+        rows.set_create_input(read_create_input(
+            &project.run,
+            &project.config,
+            inputs.create_input,
+        )?);
+    }
     let mut thresholds = vec![None; plan.clusters_before];
     for (cluster, sq_dist) in store.admission(project.run.run_id)? {
         if let Some(slot) = thresholds.get_mut(cluster as usize) {
             *slot = Some(sq_dist);
         }
     }
-    let blocks = store.load_blocks(project.run.run_id)?;
-    let titles = store.load_titles(project.run.run_id)?;
-    let book = project.restore_book(&blocks, titles, project.attrs(&facts), state.counts.len());
-    let position_of = project.position_of();
+    let (living, _) = LivingUnits::load(&store, project, job_plan, facts, rows)?;
     let source = AddJob {
-        project,
-        job_plan,
+        living,
         plan,
-        facts,
-        rows,
         model,
-        state,
         thresholds,
-        book,
-        grouper,
-        position_of,
     };
     Ok(JobRun {
         store,
@@ -147,32 +124,26 @@ pub(in crate::pipeline) fn continue_add(
     })
 }
 
-/// An add in progress: the project, the model, the membership book and the groups.
+/// An add in progress: the living project (see [`LivingUnits`]), the add's plan, the
+/// sentence model and the admission thresholds.
 pub(super) struct AddJob {
-    pub(super) project: Project,
-    pub(super) job_plan: JobPlan,
+    pub(super) living: LivingUnits,
     pub(super) plan: AddPlan,
-    pub(super) facts: ItemFacts,
-    pub(super) rows: Rows,
     /// Keyword projects with a sentence model: the model that embeds the new keywords.
-    pub(super) model: Option<Box<dyn SentenceEmbedder>>,
-    pub(super) state: KMeansState,
+    model: Option<Box<dyn SentenceEmbedder>>,
     /// Per cluster before the add, its admission threshold (squared distance).
-    pub(super) thresholds: Vec<Option<f32>>,
-    pub(super) book: ClusterBook,
-    pub(super) grouper: Option<Grouper>,
-    pub(super) position_of: Vec<usize>,
+    thresholds: Vec<Option<f32>>,
 }
 
 impl AddJob {
     fn chunk_positions(&self, chunk: usize) -> Range<usize> {
-        let items = self.job_plan.items();
+        let items = self.living.job_plan.items();
         let local = chunk_bounds(items.len(), self.plan.chunks, chunk);
         items.start + local.start..items.start + local.end
     }
 
-    pub(super) fn run_id(&self) -> i64 {
-        self.project.run.run_id
+    fn run_id(&self) -> i64 {
+        self.living.run_id()
     }
 
     /// The raw vectors of the new items at `positions`, embedding them with the sentence model
@@ -183,11 +154,12 @@ impl AddJob {
         positions: Range<usize>,
         keep_going: &dyn Fn() -> bool,
     ) -> Result<Option<Vec<f32>>> {
-        let texts = self.facts.texts.as_deref();
+        let living = &mut self.living;
+        let texts = living.facts.texts.as_deref();
         match &self.model {
             Some(model) => {
                 let texts = texts.expect("keywords have texts");
-                let mut raw = Vec::with_capacity(positions.len() * self.rows.dim());
+                let mut raw = Vec::with_capacity(positions.len() * living.rows.dim());
                 let items: Vec<usize> = positions.collect();
                 for slice in items.chunks(EMBED_SLICE) {
                     if !keep_going() {
@@ -200,8 +172,9 @@ impl AddJob {
             }
             None => {
                 let mut raw = Vec::new();
-                self.rows
-                    .positions(store, &self.project.order, texts, positions, &mut raw)?;
+                living
+                    .rows
+                    .positions(store, &living.project.order, texts, positions, &mut raw)?;
                 Ok(Some(raw))
             }
         }
@@ -215,7 +188,7 @@ impl AddJob {
         keep_going: &dyn Fn() -> bool,
     ) -> Result<Option<UnitCommit>> {
         let positions = self.chunk_positions(chunk);
-        let dim = self.rows.dim();
+        let dim = self.living.rows.dim();
         let embedding = Instant::now();
         let Some(raw) = self.new_rows(store, positions.clone(), keep_going)? else {
             return Ok(None);
@@ -232,10 +205,11 @@ impl AddJob {
             None => (None, None),
         };
         let mut rows = raw;
-        let metric = self.project.config.metric;
+        let living = &mut self.living;
+        let metric = living.project.config.metric;
         normalized(metric, &mut rows, dim);
-        let outcome = kmeans::assign_batch(&self.state, &rows);
-        let attrs = self.project.attrs(&self.facts);
+        let outcome = kmeans::assign_batch(&living.state, &rows);
+        let attrs = living.project.attrs(&living.facts);
         let mut assigned = 0usize;
         let labels: Vec<Nearest> = positions
             .clone()
@@ -248,7 +222,7 @@ impl AddJob {
                     .flatten();
                 if admission::admits(label.sq_dist, threshold, self.plan.min_similarity) {
                     let distance = reported_distance(metric, label.sq_dist);
-                    self.book.place(attrs, item, label.cluster, distance);
+                    living.book.place(attrs, item, label.cluster, distance);
                     assigned += 1;
                     label
                 } else {
@@ -262,8 +236,10 @@ impl AddJob {
         // Existing clusters keep their titles, unless asked; a grouped project names a topic
         // after its best page, which its grouping unit knows.
         let before = self.plan.clusters_before as u32;
-        let retitle = self.plan.retitle && self.grouper.is_none();
-        let refreshed = self.book.refresh_except(attrs, |c| !retitle && c < before);
+        let retitle = self.plan.retitle && living.grouper.is_none();
+        let refreshed = living
+            .book
+            .refresh_except(attrs, |c| !retitle && c < before);
         let place = Place::labels(self.run_id(), positions.clone(), unit);
         Ok(Some(UnitCommit {
             run_id: self.run_id(),
@@ -296,14 +272,15 @@ impl AddJob {
         unit: usize,
         keep_going: &dyn Fn() -> bool,
     ) -> Result<Option<UnitCommit>> {
-        let range = self.job_plan.items();
+        let range = self.living.job_plan.items();
         let blocks: Vec<_> = store
             .load_blocks(self.run_id())?
             .into_iter()
             .filter(|b| range.contains(&b.start))
             .collect();
-        let dim = self.rows.dim();
-        let texts = self.facts.texts.as_deref();
+        let living = &mut self.living;
+        let dim = living.rows.dim();
+        let texts = living.facts.texts.as_deref();
         let mut pooled = Vec::new();
         let mut rows = Vec::new();
         let mut chunk_rows = Vec::new();
@@ -315,9 +292,9 @@ impl AddJob {
                 continue;
             }
             let positions = block.start..block.start + block.labels.len();
-            self.rows.positions(
+            living.rows.positions(
                 store,
-                &self.project.order,
+                &living.project.order,
                 texts,
                 positions,
                 &mut chunk_rows,
@@ -327,7 +304,7 @@ impl AddJob {
                 pooled.push(block.start + i);
             }
         }
-        let job_plan = self.job_plan.job_id;
+        let job_plan = living.job_plan.job_id;
         let mut commit = UnitCommit {
             run_id: self.run_id(),
             unit,
@@ -346,7 +323,7 @@ impl AddJob {
         if pooled.is_empty() {
             return Ok(Some(commit));
         }
-        let metric = self.project.config.metric;
+        let metric = self.living.project.config.metric;
         normalized(metric, &mut rows, dim);
         let n = pooled.len();
         let k = self
@@ -354,7 +331,7 @@ impl AddJob {
             .new_clusters
             .unwrap_or_else(|| pool_clusters(n))
             .min(n);
-        let tuning = &self.project.config.tuning;
+        let tuning = &self.living.project.config.tuning;
         let params = Params {
             n_clusters: k,
             metric,
@@ -371,9 +348,10 @@ impl AddJob {
             return Ok(None);
         };
         let base = self.plan.clusters_before as u32;
-        self.state.centroids.extend_from_slice(&fit.centroids);
-        self.state.counts.extend_from_slice(&fit.counts);
-        self.book.add_clusters(k);
+        let living = &mut self.living;
+        living.state.centroids.extend_from_slice(&fit.centroids);
+        living.state.counts.extend_from_slice(&fit.counts);
+        living.book.add_clusters(k);
         let label_of: HashMap<usize, Nearest> = pooled
             .iter()
             .zip(&outcome.nearest)
@@ -385,11 +363,11 @@ impl AddJob {
                 (p, label)
             })
             .collect();
-        let attrs = self.project.attrs(&self.facts);
+        let attrs = living.project.attrs(&living.facts);
         for &p in &pooled {
             let label = label_of[&p];
             let distance = reported_distance(metric, label.sq_dist);
-            self.book.place(attrs, p, label.cluster, distance);
+            living.book.place(attrs, p, label.cluster, distance);
         }
         for block in &blocks {
             let positions = block.start..block.start + block.labels.len();
@@ -401,16 +379,16 @@ impl AddJob {
                 .zip(&block.labels)
                 .map(|(p, &l)| label_of.get(&p).copied().unwrap_or(l))
                 .collect();
-            let place = Place::labels(self.run_id(), positions.clone(), unit);
+            let place = Place::labels(living.run_id(), positions.clone(), unit);
             commit.blocks.push((
                 positions.start,
                 store::encode_labels(&labels, Seal::Keyed(place)),
             ));
         }
-        let refreshed = self.book.refresh_except(attrs, |c| c < base);
+        let refreshed = living.book.refresh_except(attrs, |c| c < base);
         commit.titles = changed_titles(refreshed);
-        let place = Place::checkpoint(self.run_id(), unit);
-        commit.checkpoint = Some(store::encode(&self.state, Seal::Keyed(place)));
+        let place = Place::checkpoint(living.run_id(), unit);
+        commit.checkpoint = Some(store::encode(&living.state, Seal::Keyed(place)));
         commit.new_clusters = Some((job_plan, k));
         commit.stats = UnitStats {
             clusters_touched: k,
@@ -423,29 +401,14 @@ impl AddJob {
     }
 }
 
-pub(super) fn changed_titles(refreshed: Vec<ClusterSummary>) -> Vec<ClusterRow> {
-    refreshed
-        .into_iter()
-        .filter(|c| c.title_changed)
-        .map(|c| ClusterRow {
-            cluster_id: c.cluster_id,
-            title: c.title,
-        })
-        .collect()
-}
-
 impl UnitSource for AddJob {
-    fn run(&self) -> &RunRecord {
-        &self.project.run
-    }
-
-    fn units(&self) -> Range<usize> {
-        self.job_plan.units()
+    fn living(&self) -> &LivingUnits {
+        &self.living
     }
 
     fn unit_items(&self, unit: usize) -> usize {
         let added = self.plan.ingest.added;
-        match step(&self.plan, unit - self.job_plan.first_unit) {
+        match step(&self.plan, unit - self.living.job_plan.first_unit) {
             Step::Assign { chunk } => self.chunk_positions(chunk).len(),
             Step::Pool => added,
             Step::Group { .. } => added / self.plan.group_units.max(1),
@@ -456,17 +419,13 @@ impl UnitSource for AddJob {
         self.plan.ingest.added
     }
 
-    fn extent(&self) -> (usize, usize) {
-        (self.project.n_items, self.state.counts.len())
-    }
-
     fn compute(
         &mut self,
         store: &Store,
         unit: usize,
         keep_going: &dyn Fn() -> bool,
     ) -> Result<Option<UnitCommit>> {
-        match step(&self.plan, unit - self.job_plan.first_unit) {
+        match step(&self.plan, unit - self.living.job_plan.first_unit) {
             Step::Assign { chunk } => self.assign(store, unit, chunk, keep_going),
             Step::Pool => self.pool(store, unit, keep_going),
             Step::Group { chunk } => self.group(store, unit, chunk),
@@ -474,7 +433,7 @@ impl UnitSource for AddJob {
     }
 
     fn summary(&self, store: &Store) -> Result<JobSummary> {
-        let range = self.job_plan.items();
+        let range = self.living.job_plan.items();
         let before = self.plan.clusters_before as u32;
         let assigned = store
             .load_blocks(self.run_id())?
@@ -486,7 +445,7 @@ impl UnitSource for AddJob {
         Ok(JobSummary::Add(AddSummary {
             assigned,
             pooled: self.plan.ingest.added - assigned,
-            new_clusters: self.state.counts.len() - self.plan.clusters_before,
+            new_clusters: self.living.state.counts.len() - self.plan.clusters_before,
             ..self.plan.ingest.clone()
         }))
     }

@@ -6,13 +6,12 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use super::job::{AddJob, changed_titles};
+use super::job::AddJob;
 use crate::core::groups;
 use crate::core::titles::ItemAttrs;
 use crate::error::Result;
-use crate::pipeline::grouping::{GroupedTopics, Grouper};
-use crate::pipeline::living::chunk_bounds;
-use crate::store::{GroupBlock, GroupRow, Phase, Store, UnitCommit, UnitStats};
+use crate::pipeline::grouping::GroupedTopics;
+use crate::store::{GroupBlock, GroupRow, Store, UnitCommit};
 
 impl AddJob {
     /// A grouping unit: its share of the topics (all of them, new ones included, split evenly
@@ -23,32 +22,18 @@ impl AddJob {
         unit: usize,
         chunk: usize,
     ) -> Result<Option<UnitCommit>> {
-        let n_topics = self.state.counts.len();
-        let topics = chunk_bounds(n_topics, self.plan.group_units, chunk);
-        self.rows.load_stored(store, self.project.n_items)?;
-        let grouper = self
-            .grouper
-            .as_mut()
-            .expect("grouping units exist only in projects with groups");
-        let attrs = self.project.attrs(&self.facts);
-        let members = self.book.members_of(attrs, topics.clone());
-        let added = self.job_plan.items();
+        let added = self.living.job_plan.items();
+        let run_id = self.living.run_id();
         let before = self.plan.clusters_before;
-        let dim = self.rows.dim();
-        let texts = self.facts.texts.as_deref();
-        let (rows, position_of) = (&self.rows, &self.position_of);
-        let gather = |items: &[usize], out: &mut Vec<f32>| {
-            rows.items(items, position_of, texts, out);
-        };
+        let retitle = self.plan.retitle;
+        let mut grouping = self.living.grouping(store, self.plan.group_units, chunk)?;
+        let topics = grouping.topics.clone();
+        let (attrs, dim) = (grouping.attrs, grouping.dim);
         // Existing topics: their groups as committed.
-        let existing = existing_groups(
-            store,
-            self.project.run.run_id,
-            topics.start..topics.end.min(before),
-        )?;
+        let existing = existing_groups(store, run_id, topics.start..topics.end.min(before))?;
         let mut grouped = GroupedTopics::default();
-        let threshold = grouper.similarity();
-        for (topic, items) in topics.clone().zip(&members) {
+        let threshold = grouping.grouper.similarity();
+        for (topic, items) in topics.clone().zip(&grouping.members) {
             if topic >= before {
                 continue;
             }
@@ -68,7 +53,7 @@ impl AddJob {
             let local_items: Vec<usize> =
                 old.iter().flatten().copied().chain(new.clone()).collect();
             let mut local = Vec::new();
-            gather(&local_items, &mut local);
+            grouping.gather(&local_items, &mut local);
             crate::core::distance::normalize_rows(&mut local, dim);
             let mut at = 0;
             let old_local: Vec<Vec<usize>> = old
@@ -104,16 +89,18 @@ impl AddJob {
             for formed in &placed.formed {
                 let page =
                     groups::page_group(&local_items, &local, dim, formed, &volume, &text_len);
-                let row = grouper.new_group(attrs, &page.title_order, topic as u32);
+                let row = grouping
+                    .grouper
+                    .new_group(attrs, &page.title_order, topic as u32);
                 grouped
                     .pairs
                     .extend(page.members.iter().map(|&i| (i as u32, row.group_id)));
                 pages.push((page.members, row.title.clone()));
                 grouped.rows.push(row);
             }
-            if self.plan.retitle
+            if retitle
                 && let Some(title) = best_page_title(items, &pages, attrs)
-                && let Some(change) = self.book.retitle(topic as u32, &title)
+                && let Some(change) = grouping.book.retitle(topic as u32, &title)
             {
                 grouped.retitled.push(change);
             }
@@ -121,39 +108,13 @@ impl AddJob {
         // New topics: grouped whole, as create groups a topic.
         let fresh = topics.start.max(before)..topics.end;
         if !fresh.is_empty() {
-            let offset = fresh.start - topics.start;
-            let more = grouper.group_topics(
-                fresh.clone(),
-                &members[offset..],
-                &mut self.book,
-                attrs,
-                dim,
-                &gather,
-            );
+            let more = grouping.group_topics(fresh);
             grouped.pairs.extend(more.pairs);
             grouped.rows.extend(more.rows);
             grouped.retitled.extend(more.retitled);
             grouped.n_items += more.n_items;
         }
-        let outcome = Grouper::outcome(unit, topics, self.project.run.run_id, grouped);
-        Ok(Some(UnitCommit {
-            run_id: self.run_id(),
-            unit,
-            phase: Phase::Group,
-            items: outcome.commit.n_items,
-            checkpoint: None,
-            blocks: Vec::new(),
-            vectors: None,
-            titles: changed_titles(outcome.retitled),
-            stats: UnitStats {
-                clusters_touched: outcome.commit.groups.len(),
-                ..UnitStats::default()
-            },
-            groups: Some(outcome.commit),
-            skip: 0..0,
-            new_clusters: None,
-            job: None,
-        }))
+        Ok(Some(self.living.group_commit(unit, topics, grouped)))
     }
 }
 
