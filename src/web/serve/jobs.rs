@@ -142,6 +142,7 @@ impl Runner {
         let thread = std::thread::Builder::new()
             .name(format!("kbatch {kind}"))
             .spawn(move || {
+                super::priority::lower_this_thread();
                 let mut progress = Reporter {
                     started: Some(tx),
                     job: None,

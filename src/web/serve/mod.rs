@@ -4,7 +4,8 @@
 //! [`MAX_CONNECTIONS`] at once), and every request opens its own read-only
 //! [`Reader`](crate::pipeline::Reader), so readers never wait for each other or for a job. Jobs
 //! (`create` or `add` from an upload, `resume`) run on threads of their own through the pipeline, as
-//! the CLI runs them: same locks, same job records, same commits. A job the server started
+//! the CLI runs them: same locks, same job records, same commits, at a lower priority than the
+//! requests (`priority.rs`). A job the server started
 //! survives the server: `kbatch resume` continues it, and so does the server when it starts
 //! again (it resumes the interrupted projects whose input is one of its uploads).
 
@@ -14,6 +15,7 @@ mod form;
 mod http;
 mod jobs;
 mod pages;
+mod priority;
 mod upload;
 
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -137,6 +139,9 @@ pub fn run(options: ServeOptions, stop: &'static AtomicBool, log: Arc<dyn Log>) 
         .local_addr()
         .map_err(|e| Error::io(&options.db, e))?;
     let uploads = upload::directory(&options.db);
+    if !priority::lower_the_compute_pool() {
+        log.line("jobs run at the server's priority: the compute pool was already running");
+    }
     let app = Arc::new(App {
         loopback_only: options.token.is_none(),
         status: cache::Cache::new(cache::FRESH),
