@@ -25,6 +25,10 @@ pub(super) struct ServeArgs {
     /// Directory of the sentence model, for the jobs the server runs [default: as create]
     #[arg(long, value_name = "DIR")]
     pub(super) model_dir: Option<PathBuf>,
+    /// Print a line per request on stderr: method, path (without its query), status and
+    /// milliseconds
+    #[arg(long)]
+    pub(super) log_requests: bool,
 }
 
 /// Server events, one line each on stderr.
@@ -47,6 +51,7 @@ pub(super) fn run(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
             .filter(|t| !t.is_empty()),
         max_upload: args.max_upload,
         model_dir: args.model_dir,
+        log_requests: args.log_requests,
     };
     let stopped = serve::run(options, stop, Arc::new(Stderr))?;
     say(&format!(

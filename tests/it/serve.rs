@@ -15,10 +15,15 @@ use crate::support::{Sandbox, create_p, fixture, kill9, wait_until};
 /// The pause point the job tests stop a server's job at.
 const PAUSE: &str = "after-commit:2";
 
+/// A later pause point, where the live page sees the job arrive.
+const LATER: &str = "after-commit:6";
+
 /// A running `kbatch serve`, killed when dropped.
 struct Server {
     child: Child,
     api: Client,
+    /// The lines it writes on stderr after the first.
+    log: mpsc::Receiver<String>,
 }
 
 /// An HTTP client of one server.
@@ -37,25 +42,22 @@ impl std::ops::Deref for Server {
 }
 
 impl Server {
-    /// Starts `kbatch serve --addr 127.0.0.1:0 <extra>`, its jobs pausing at `pause` (if any),
-    /// and returns once it says where it listens.
+    /// Starts `kbatch serve --addr 127.0.0.1:0 <extra>`, its jobs pausing at each of the
+    /// points `pause` lists (comma-separated, if any), and returns once it says where it
+    /// listens.
     fn start(sb: &Sandbox, extra: &[&str], pause: Option<&str>) -> Server {
         let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
         args.extend_from_slice(extra);
         let mut cmd = sb.cmd(&args);
-        if let Some(point) = pause {
-            let name = point.replace(':', "-");
-            let _ = std::fs::remove_file(sb.path(&format!("paused-{name}")));
-            let _ = std::fs::remove_file(sb.path(&format!("release-{name}")));
-            cmd.env("KBATCH_TEST_PAUSE", point)
-                .env(
-                    "KBATCH_TEST_PAUSE_MARKER",
-                    sb.path(&format!("paused-{name}")),
-                )
-                .env(
-                    "KBATCH_TEST_PAUSE_RELEASE",
-                    sb.path(&format!("release-{name}")),
-                );
+        if let Some(points) = pause {
+            for point in points.split(',') {
+                let name = point.replace(':', "-");
+                let _ = std::fs::remove_file(sb.path(&format!("paused-{name}")));
+                let _ = std::fs::remove_file(sb.path(&format!("release-{name}")));
+            }
+            cmd.env("KBATCH_TEST_PAUSE", points)
+                .env("KBATCH_TEST_PAUSE_MARKER", sb.path("paused-{point}"))
+                .env("KBATCH_TEST_PAUSE_RELEASE", sb.path("release-{point}"));
         }
         let mut child = cmd
             .stdout(Stdio::null())
@@ -89,7 +91,18 @@ impl Server {
                 agent,
                 token: None,
             },
+            log: rx,
         }
+    }
+
+    /// Waits for a line of its log that contains `text`, skipping the lines before it.
+    fn wait_for_line(&mut self, text: &str) {
+        let log = &self.log;
+        wait_until(
+            &format!("the server to log {text:?}"),
+            &mut self.child,
+            || log.try_iter().any(|line| line.contains(text)),
+        );
     }
 
     /// Polls job `id` until it has ended; returns it.
@@ -186,8 +199,26 @@ const FIELDS: &[(&str, &str)] = &[
 
 /// Waits for the server's job to stop at [`PAUSE`].
 fn wait_for_pause(sb: &Sandbox, server: &mut Server) {
-    let marker = sb.path(&format!("paused-{}", PAUSE.replace(':', "-")));
-    wait_until("the job to pause", &mut server.child, || marker.exists());
+    wait_for_pause_at(sb, server, PAUSE);
+}
+
+/// Waits for the server's job to stop at `point`.
+fn wait_for_pause_at(sb: &Sandbox, server: &mut Server, point: &str) {
+    let marker = sb.path(&format!("paused-{}", point.replace(':', "-")));
+    wait_until(
+        &format!("the job to pause at {point}"),
+        &mut server.child,
+        || marker.exists(),
+    );
+}
+
+/// Lets the server's job go on from `point`.
+fn release(sb: &Sandbox, point: &str) {
+    std::fs::write(
+        sb.path(&format!("release-{}", point.replace(':', "-"))),
+        b"",
+    )
+    .unwrap();
 }
 
 /// An upload followed to the end; a second writer refused with 409 naming the running job;
@@ -419,7 +450,8 @@ fn bad_requests_get_a_json_4xx() {
 fn chromium_renders_the_report_and_the_live_page() {
     let sb = Sandbox::new("serve_browser");
     let input = std::fs::read(fixture("keywords.csv")).unwrap();
-    let mut server = Server::start(&sb, &[], Some(PAUSE));
+    let pauses = format!("{PAUSE},{LATER}");
+    let mut server = Server::start(&sb, &["--log-requests"], Some(&pauses));
     let fields = &[
         ("project", "p"),
         ("embedder", "lexical"),
@@ -443,12 +475,44 @@ fn chromium_renders_the_report_and_the_live_page() {
     let index = chromium(&sb.dir, &server.url("/"), "index");
     assert!(index.contains("data-status=\"running\""), "{index}");
 
+    // The live page follows the job without being reloaded: opened while the job waits at
+    // PAUSE (it has polled once), it sees the job move on to LATER. Its polls hold Chromium's
+    // virtual time while they wait for an answer, so the budget lasts as long as they need.
+    server.log.try_iter().for_each(drop); // the polls of the pages above
+    let follower = Command::new("/usr/bin/chromium")
+        .args(CHROMIUM_FLAGS)
+        .arg("--virtual-time-budget=600000")
+        .arg(format!(
+            "--user-data-dir={}",
+            sb.path("chromium-follow").display()
+        ))
+        .arg("--dump-dom")
+        .arg(server.url("/projects/p"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium: install Debian's chromium package (.ci/run does)");
+    server.wait_for_line("GET /api/projects/p 200");
+    release(&sb, PAUSE);
+    wait_for_pause_at(&sb, &mut server, LATER);
+    let (_, later) = server.get(&format!("/api/jobs/{}", started["job_id"]));
+    let followed = follower.wait_with_output().unwrap();
+    assert!(followed.status.success(), "chromium failed");
+    let dom = String::from_utf8(followed.stdout).unwrap();
+    let live = element(&dom, "id=\"live\"");
+    let (before, after) = (job["items_done"].as_i64(), later["items_done"].as_i64());
+    assert!(after > before, "the job moved on: {job} then {later}");
+    assert_eq!(
+        attribute(live, "data-done"),
+        after.unwrap().to_string(),
+        "{live}"
+    );
+    let polls: u32 = attribute(live, "data-polls").parse().unwrap();
+    assert!(polls >= 2, "{live}");
+
     // Released, the job ends; its report file renders offline: treemap, table, charts.
-    std::fs::write(
-        sb.path(&format!("release-{}", PAUSE.replace(':', "-"))),
-        b"",
-    )
-    .unwrap();
+    release(&sb, LATER);
     let id = started["job_id"].as_i64().unwrap();
     assert_eq!(server.wait_for_job(id)["state"], "succeeded");
     drop(server);
@@ -467,21 +531,24 @@ fn chromium_renders_the_report_and_the_live_page() {
     assert!(attribute(&dom, "data-rendered-ms").parse::<f64>().is_ok());
 }
 
+/// Headless Chromium's flags in every test.
+const CHROMIUM_FLAGS: [&str; 6] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--window-size=1280,2000",
+];
+
 /// Runs headless Chromium on `url`: saves a screenshot as `<name>.png` in `dir` and returns
 /// the DOM once the page's scripts have had 3 s of (virtual) time.
 fn chromium(dir: &Path, url: &str, name: &str) -> String {
     let run = |extra: &[String]| {
         let profile = dir.join(format!("chromium-{name}"));
         let out = Command::new("/usr/bin/chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--no-first-run",
-                "--window-size=1280,2000",
-                "--virtual-time-budget=3000",
-            ])
+            .args(CHROMIUM_FLAGS)
+            .arg("--virtual-time-budget=3000")
             .arg(format!("--user-data-dir={}", profile.display()))
             .args(extra)
             .arg(url)

@@ -22,7 +22,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -45,6 +45,8 @@ pub struct ServeOptions {
     pub max_upload: u64,
     /// Where the sentence model is, for the jobs the server runs.
     pub model_dir: Option<PathBuf>,
+    /// Whether to log every request (method, path without its query, status, milliseconds).
+    pub log_requests: bool,
 }
 
 /// Where the server tells what it does (the CLI prints it on stderr).
@@ -115,6 +117,8 @@ struct App {
     runner: Runner,
     /// Status answers shared by the requests that poll them.
     status: cache::Cache,
+    /// Where requests are logged, with `--log-requests`.
+    request_log: Option<Arc<dyn Log>>,
 }
 
 /// Binds, says where, serves until `stop` is set (Ctrl-C), then asks the jobs it runs to stop
@@ -145,6 +149,7 @@ pub fn run(options: ServeOptions, stop: &'static AtomicBool, log: Arc<dyn Log>) 
     let app = Arc::new(App {
         loopback_only: options.token.is_none(),
         status: cache::Cache::new(cache::FRESH),
+        request_log: options.log_requests.then(|| Arc::clone(&log)),
         runner: Runner::new(
             options.db.clone(),
             options.model_dir.clone(),
@@ -179,7 +184,7 @@ fn accept(listener: TcpListener, app: Arc<App>) {
         }
         let (app, done) = (Arc::clone(&app), Arc::clone(&open));
         let spawned = std::thread::Builder::new().spawn(move || {
-            http::serve_connection(stream, &|request| route(&app, request));
+            http::serve_connection(stream, &|request| answer(&app, request));
             done.fetch_sub(1, Ordering::SeqCst);
         });
         if spawned.is_err() {
@@ -193,6 +198,21 @@ fn refuse_busy(mut stream: TcpStream) {
     let _ = stream.write_all(
         b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     );
+}
+
+/// Answers one request, and logs it with `--log-requests`: the path without its query, which
+/// may carry the token.
+fn answer(app: &App, request: &mut Request<'_>) -> Response {
+    let Some(log) = &app.request_log else {
+        return route(app, request);
+    };
+    let started = Instant::now();
+    let path = request.target.split('?').next().unwrap_or_default();
+    let asked = format!("{} {path}", request.method);
+    let response = route(app, request);
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    log.line(&format!("{asked} {} {ms:.1} ms", response.status));
+    response
 }
 
 /// Answers one request: checks who may ask, then dispatches on method and path.
