@@ -188,14 +188,7 @@ impl<'a> Engine<'a> {
             let step = Step::Refine { epoch, chunk };
             let unit = self.schedule.unit(step);
             let range = self.schedule.positions(step);
-            let block = blocks
-                .iter()
-                .find(|b| b.start == range.start && b.labels.len() == range.len())
-                .filter(|b| b.written_by == unit)
-                .ok_or_else(|| Error::CorruptCheckpoint {
-                    batch: unit as i64,
-                    reason: format!("the assignments of batch {unit} are missing"),
-                })?;
+            let block = AssignmentBlock::committed_by(blocks, &range, unit)?;
             self.gather(range)?;
             sums.add(&self.rows, &block.labels);
         }

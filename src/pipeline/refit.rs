@@ -304,14 +304,7 @@ impl RefitJob {
         for chunk in 0..chunks {
             let unit = self.living.units().start + epoch as usize * self.chunks.len() + chunk;
             let range = self.chunks[chunk].clone();
-            let block = blocks
-                .iter()
-                .find(|b| b.start == range.start && b.labels.len() == range.len())
-                .filter(|b| b.written_by == unit)
-                .ok_or_else(|| Error::CorruptCheckpoint {
-                    batch: unit as i64,
-                    reason: format!("the assignments of batch {unit} are missing"),
-                })?;
+            let block = AssignmentBlock::committed_by(blocks, &range, unit)?;
             let rows = self.gather(store, range)?;
             sums.add(&rows, &block.labels);
         }

@@ -275,6 +275,25 @@ pub struct AssignmentBlock {
     pub labels: Vec<Nearest>,
 }
 
+impl AssignmentBlock {
+    /// The block of `blocks` that unit `unit` committed for plan positions `range`: what an
+    /// epoch replayed after a restart adds again.
+    pub fn committed_by<'a>(
+        blocks: &'a [AssignmentBlock],
+        range: &std::ops::Range<usize>,
+        unit: usize,
+    ) -> crate::error::Result<&'a AssignmentBlock> {
+        blocks
+            .iter()
+            .find(|b| b.start == range.start && b.labels.len() == range.len())
+            .filter(|b| b.written_by == unit)
+            .ok_or_else(|| crate::error::Error::CorruptCheckpoint {
+                batch: unit as i64,
+                reason: format!("the assignments of batch {unit} are missing"),
+            })
+    }
+}
+
 /// A cluster's new title.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterRow {
