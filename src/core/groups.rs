@@ -306,8 +306,8 @@ fn seed_exact(rows: &[f32], dim: usize, threshold: f32) -> Vec<Vec<usize>> {
 
 /// Step 1 for a larger topic, where every pair would cost m²/2 similarities: the seed order
 /// comes from neighbour counts estimated on a fixed sample of [`COUNT_SAMPLE`] items, and
-/// each seed's similarities are computed only against the items no group
-/// has taken yet, [`SEED_BLOCK`] seeds at a time. Groups form as in [`seed_exact`]; only the
+/// each seed's similarities are computed only against the items no group has taken yet and
+/// that did not fail as seeds themselves, [`SEED_BLOCK`] seeds at a time. Groups form as in [`seed_exact`]; only the
 /// order in which seeds are tried is estimated (measured on banking77 in topics of ~1,450:
 /// the same coverage and purity). Most items are taken by the early, dense seeds, so the later
 /// seeds compare with fewer and fewer items.
@@ -359,11 +359,14 @@ fn seed_sampled_in_blocks(
     }
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(counts[i]), i));
-    let mut taken = vec![false; m];
+    // An item is out once a group took it, or once it was tried as a seed and found no
+    // neighbour among the items not out: similarity is symmetric and the items not out only
+    // ever become fewer, so no later seed could take it either (step 3 may still place it).
+    let mut out = vec![false; m];
     let mut left = m;
     let mut groups = Vec::new();
-    // The items not taken yet, ascending, and their rows (`rows` itself until the first
-    // compaction, when a quarter are taken).
+    // The items not out yet, ascending, and their rows (`rows` itself until the first
+    // compaction, when a quarter are out).
     let mut cols: Vec<usize> = (0..m).collect();
     let mut compacted: Option<Vec<f32>> = None;
     let mut seeds = Vec::with_capacity(seed_block);
@@ -374,12 +377,12 @@ fn seed_sampled_in_blocks(
         while seeds.len() < seed_block && next < m {
             let c = order[next];
             next += 1;
-            if !taken[c] {
+            if !out[c] {
                 seeds.push(c);
             }
         }
         if left * 4 < cols.len() * 3 {
-            cols.retain(|&j| !taken[j]);
+            cols.retain(|&j| !out[j]);
             let col_rows = compacted.get_or_insert_with(Vec::new);
             col_rows.clear();
             for &j in &cols {
@@ -394,21 +397,24 @@ fn seed_sampled_in_blocks(
         sims.resize(seeds.len() * cols.len(), 0.0);
         distance::dots(&seed_rows, col_rows, dim, &mut sims);
         for (&c, row) in seeds.iter().zip(sims.chunks_exact(cols.len())) {
-            if taken[c] {
+            if out[c] {
                 continue;
             }
             let members: Vec<usize> = cols
                 .iter()
                 .zip(row)
-                .filter(|&(&j, &s)| !taken[j] && s >= threshold)
+                .filter(|&(&j, &s)| !out[j] && s >= threshold)
                 .map(|(&j, _)| j)
                 .collect();
             if members.len() >= MIN_GROUP_SIZE {
                 for &j in &members {
-                    taken[j] = true;
+                    out[j] = true;
                 }
                 left -= members.len();
                 groups.push(members);
+            } else {
+                out[c] = true;
+                left -= 1;
             }
         }
     }
