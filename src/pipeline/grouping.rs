@@ -128,17 +128,26 @@ impl Grouper {
         let text_len = |i: usize| attrs.texts.map_or(0, |t| t[i].chars().count());
         let volume = |i: usize| attrs.volumes.map_or(0, |v| v[i]);
         // Topics are independent: each is grouped on one thread, in a fixed order, and the
-        // results are collected in topic order, so threads never change a bit.
-        let pages: Vec<TopicPages> = members
-            .par_iter()
-            .map(|items| {
+        // results are put back in topic order, so threads never change a bit. Largest topics
+        // first, one at a time: a large topic started last would leave the other threads
+        // idle at the end of the unit.
+        let mut by_size: Vec<usize> = (0..members.len()).collect();
+        by_size.sort_by_key(|&t| std::cmp::Reverse(members[t].len()));
+        let mut computed: Vec<(usize, TopicPages)> = by_size
+            .into_par_iter()
+            .with_max_len(1)
+            .map(|t| {
+                let items = &members[t];
                 let mut rows = Vec::with_capacity(items.len() * dim);
                 gather(items, &mut rows);
                 // Groups compare directions, whatever the run's metric.
                 distance::normalize_rows(&mut rows, dim);
-                groups::topic_pages(items, &rows, dim, threshold, volume, text_len)
+                let pages = groups::topic_pages(items, &rows, dim, threshold, volume, text_len);
+                (t, pages)
             })
             .collect();
+        computed.sort_unstable_by_key(|&(t, _)| t);
+        let pages: Vec<TopicPages> = computed.into_iter().map(|(_, pages)| pages).collect();
         let mut grouped = GroupedTopics {
             n_items: members.iter().map(Vec::len).sum(),
             ..GroupedTopics::default()
