@@ -44,8 +44,8 @@ pub(super) struct Grouper {
     /// read once when the first grouping unit runs.
     stored: Option<Vec<f32>>,
     /// Every topic's members (final labels), listed once when the first grouping unit runs:
-    /// labels no longer change in the grouping phase, and one pass over all items per unit
-    /// cost a millisecond per 40,000 items, on one thread, in every unit.
+    /// labels no longer change in the grouping phase, and at 1M items listing them (and the
+    /// plan positions) in every unit took 0.8 s of the phase, on one thread.
     members: Option<Vec<Vec<usize>>>,
 }
 
