@@ -36,42 +36,56 @@ const BLOCK: usize = 256;
 /// row-major); returns each group's members as indices into `rows`, ascending, groups in the
 /// order they were formed. Items in no group are left out.
 pub fn group_topic(rows: &[f32], dim: usize, threshold: f32) -> Vec<Vec<usize>> {
-    let m = rows.len() / dim;
-    if m < MIN_GROUP_SIZE {
-        return Vec::new();
-    }
-    group_topic_with(rows, dim, threshold, EXACT_TOPIC)
+    settled_groups(rows, dim, threshold, EXACT_TOPIC)
+        .into_iter()
+        .map(|g| g.members)
+        .collect()
 }
 
-/// [`group_topic`], seeding topics of more than `exact_topic` items from sampled counts.
-fn group_topic_with(
-    rows: &[f32],
-    dim: usize,
-    threshold: f32,
-    exact_topic: usize,
-) -> Vec<Vec<usize>> {
+/// A group and the centre of exactly its members, in their order.
+struct Settled {
+    members: Vec<usize>,
+    centre: Vec<f32>,
+}
+
+/// [`group_topic`] with each group's centre, seeding topics of more than `exact_topic` items
+/// from sampled counts.
+fn settled_groups(rows: &[f32], dim: usize, threshold: f32, exact_topic: usize) -> Vec<Settled> {
     let m = rows.len() / dim;
     if m < MIN_GROUP_SIZE {
         return Vec::new();
     }
-    let mut groups = if m <= exact_topic {
+    let seeded = if m <= exact_topic {
         seed_exact(rows, dim, threshold)
     } else {
         seed_sampled(rows, dim, threshold)
     };
+    let mut groups: Vec<Settled> = seeded
+        .into_iter()
+        .filter_map(|members| settle(rows, dim, threshold, members))
+        .collect();
     let mut grouped = vec![false; m];
-    settle(rows, dim, threshold, &mut groups);
-    for member in groups.iter().flatten() {
-        grouped[*member] = true;
+    for g in &groups {
+        for &member in &g.members {
+            grouped[member] = true;
+        }
     }
-    join_leftovers(rows, dim, threshold, &mut groups, &grouped);
-    // Members ascending before the last settle, so a centre is always summed in index order
-    // and anyone recomputing it from the result gets the same bits.
-    for group in &mut groups {
-        group.sort_unstable();
-    }
-    settle(rows, dim, threshold, &mut groups);
+    let joined = join_leftovers(rows, dim, threshold, &mut groups, &grouped);
+    // Step 4 only where items joined: a group that took none is as step 2 left it, its centre
+    // and members unchanged. Members ascending before settling, so a centre is always summed
+    // in index order and anyone recomputing it from the result gets the same bits.
     groups
+        .into_iter()
+        .zip(joined)
+        .filter_map(|(g, took)| {
+            if !took {
+                return Some(g);
+            }
+            let mut members = g.members;
+            members.sort_unstable();
+            settle(rows, dim, threshold, members)
+        })
+        .collect()
 }
 
 /// A topic's pages: its groups and the items that joined none (each a page of its own).
@@ -108,14 +122,16 @@ pub fn topic_pages(
     volume: impl Fn(usize) -> i64,
     text_len: impl Fn(usize) -> usize,
 ) -> TopicPages {
-    let local = group_topic(rows, dim, threshold);
+    let local = settled_groups(rows, dim, threshold, EXACT_TOPIC);
     let mut grouped = vec![false; items.len()];
-    for &i in local.iter().flatten() {
-        grouped[i] = true;
+    for g in &local {
+        for &i in &g.members {
+            grouped[i] = true;
+        }
     }
     let mut groups: Vec<PageGroup> = local
         .iter()
-        .map(|members| page_group(items, rows, dim, members, &volume, &text_len))
+        .map(|g| ranked_group(items, rows, dim, &g.members, &g.centre, &volume, &text_len))
         .collect();
     groups.sort_by(|a, b| {
         b.volume
@@ -157,10 +173,23 @@ pub fn page_group(
     text_len: &impl Fn(usize) -> usize,
 ) -> PageGroup {
     let c = centre(rows, dim, members);
+    ranked_group(items, rows, dim, members, &c, volume, text_len)
+}
+
+/// [`page_group`] of a group whose centre `c` is known.
+fn ranked_group(
+    items: &[usize],
+    rows: &[f32],
+    dim: usize,
+    members: &[usize],
+    c: &[f32],
+    volume: &impl Fn(usize) -> i64,
+    text_len: &impl Fn(usize) -> usize,
+) -> PageGroup {
     let mut ranked: Vec<(i64, f32, usize, usize)> = members
         .iter()
         .map(|&i| {
-            let sim = distance::dot(&rows[i * dim..(i + 1) * dim], &c);
+            let sim = distance::dot(&rows[i * dim..(i + 1) * dim], c);
             (volume(items[i]), sim, text_len(items[i]), items[i])
         })
         .collect();
@@ -200,8 +229,12 @@ const COUNT_SAMPLE: usize = 256;
 /// The seed of the generator that picks a large topic's sample (any fixed value).
 const SAMPLE_SEED: u64 = 0x6b62_6174_6368;
 
-/// Seeds whose similarities a large topic computes together (one SGEMM).
-const SEED_BLOCK: usize = 64;
+/// Seeds whose similarities a large topic computes together (one SGEMM). A seed that an
+/// earlier seed of its block takes has had its row computed for nothing; the densest seeds
+/// come first and take one another, so a small block wastes little: at 1M keyword-like
+/// vectors 64 seeds a block computed 2.3 times the similarities 16 do (73% of the rows
+/// wasted against 48%), for the same groups. Below 16 rows an SGEMM runs far from its peak.
+const SEED_BLOCK: usize = 16;
 
 /// Per item, its neighbours at similarity ≥ `threshold` (itself excluded), ascending: every
 /// pair once, in square tiles of BLOCK × BLOCK on and above the diagonal, each tile's
@@ -273,12 +306,22 @@ fn seed_exact(rows: &[f32], dim: usize, threshold: f32) -> Vec<Vec<usize>> {
 
 /// Step 1 for a larger topic, where every pair would cost m²/2 similarities: the seed order
 /// comes from neighbour counts estimated on a fixed sample of [`COUNT_SAMPLE`] items, and
-/// each seed's similarities are computed only against the items no group
-/// has taken yet, [`SEED_BLOCK`] seeds at a time. Groups form as in [`seed_exact`]; only the
+/// each seed's similarities are computed only against the items no group has taken yet and
+/// that did not fail as seeds themselves, [`SEED_BLOCK`] seeds at a time. Groups form as in [`seed_exact`]; only the
 /// order in which seeds are tried is estimated (measured on banking77 in topics of ~1,450:
 /// the same coverage and purity). Most items are taken by the early, dense seeds, so the later
 /// seeds compare with fewer and fewer items.
 fn seed_sampled(rows: &[f32], dim: usize, threshold: f32) -> Vec<Vec<usize>> {
+    seed_sampled_in_blocks(rows, dim, threshold, SEED_BLOCK)
+}
+
+/// [`seed_sampled`], `seed_block` seeds at a time (which changes the cost, never the groups).
+fn seed_sampled_in_blocks(
+    rows: &[f32],
+    dim: usize,
+    threshold: f32,
+    seed_block: usize,
+) -> Vec<Vec<usize>> {
     let m = rows.len() / dim;
     // A fixed pseudo-random sample (a regular stride could alias with a regular input, as
     // "… for men, … for women" lists are): the first draws of a shuffle seeded by the size.
@@ -316,27 +359,30 @@ fn seed_sampled(rows: &[f32], dim: usize, threshold: f32) -> Vec<Vec<usize>> {
     }
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(counts[i]), i));
-    let mut taken = vec![false; m];
+    // An item is out once a group took it, or once it was tried as a seed and found no
+    // neighbour among the items not out: similarity is symmetric and the items not out only
+    // ever become fewer, so no later seed could take it either (step 3 may still place it).
+    let mut out = vec![false; m];
     let mut left = m;
     let mut groups = Vec::new();
-    // The items not taken yet, ascending, and their rows (`rows` itself until the first
-    // compaction, when a quarter are taken).
+    // The items not out yet, ascending, and their rows (`rows` itself until the first
+    // compaction, when a quarter are out).
     let mut cols: Vec<usize> = (0..m).collect();
     let mut compacted: Option<Vec<f32>> = None;
-    let mut seeds = Vec::with_capacity(SEED_BLOCK);
+    let mut seeds = Vec::with_capacity(seed_block);
     let mut seed_rows = Vec::new();
     let mut next = 0;
     while next < m && left >= MIN_GROUP_SIZE {
         seeds.clear();
-        while seeds.len() < SEED_BLOCK && next < m {
+        while seeds.len() < seed_block && next < m {
             let c = order[next];
             next += 1;
-            if !taken[c] {
+            if !out[c] {
                 seeds.push(c);
             }
         }
         if left * 4 < cols.len() * 3 {
-            cols.retain(|&j| !taken[j]);
+            cols.retain(|&j| !out[j]);
             let col_rows = compacted.get_or_insert_with(Vec::new);
             col_rows.clear();
             for &j in &cols {
@@ -351,56 +397,61 @@ fn seed_sampled(rows: &[f32], dim: usize, threshold: f32) -> Vec<Vec<usize>> {
         sims.resize(seeds.len() * cols.len(), 0.0);
         distance::dots(&seed_rows, col_rows, dim, &mut sims);
         for (&c, row) in seeds.iter().zip(sims.chunks_exact(cols.len())) {
-            if taken[c] {
+            if out[c] {
                 continue;
             }
             let members: Vec<usize> = cols
                 .iter()
                 .zip(row)
-                .filter(|&(&j, &s)| !taken[j] && s >= threshold)
+                .filter(|&(&j, &s)| !out[j] && s >= threshold)
                 .map(|(&j, _)| j)
                 .collect();
             if members.len() >= MIN_GROUP_SIZE {
                 for &j in &members {
-                    taken[j] = true;
+                    out[j] = true;
                 }
                 left -= members.len();
                 groups.push(members);
+            } else {
+                out[c] = true;
+                left -= 1;
             }
         }
     }
     groups
 }
 
-/// Steps 2 and 4: members below `threshold` to their group's centre leave, until none does;
-/// groups left with fewer than two members dissolve.
-fn settle(rows: &[f32], dim: usize, threshold: f32, groups: &mut Vec<Vec<usize>>) {
-    for group in groups.iter_mut() {
-        while group.len() >= MIN_GROUP_SIZE {
-            let c = centre(rows, dim, group);
-            let before = group.len();
-            group.retain(|&i| distance::dot(&rows[i * dim..(i + 1) * dim], &c) >= threshold);
-            if group.len() == before {
-                break;
-            }
+/// Steps 2 and 4 for one group: members below `threshold` to the group's centre leave, until
+/// none does; `None` when fewer than two members are left.
+fn settle(rows: &[f32], dim: usize, threshold: f32, mut members: Vec<usize>) -> Option<Settled> {
+    while members.len() >= MIN_GROUP_SIZE {
+        let c = centre(rows, dim, &members);
+        let before = members.len();
+        members.retain(|&i| distance::dot(&rows[i * dim..(i + 1) * dim], &c) >= threshold);
+        if members.len() == before {
+            return Some(Settled { members, centre: c });
         }
     }
-    groups.retain(|g| g.len() >= MIN_GROUP_SIZE);
+    None
 }
 
 /// Step 3: items in no group join the group with the most similar centre, if it is similar
-/// enough (ties: the earlier group).
+/// enough (ties: the earlier group). Returns, per group, whether any item joined it.
 fn join_leftovers(
     rows: &[f32],
     dim: usize,
     threshold: f32,
-    groups: &mut [Vec<usize>],
+    groups: &mut [Settled],
     grouped: &[bool],
-) {
+) -> Vec<bool> {
+    let mut joined = vec![false; groups.len()];
     if groups.is_empty() {
-        return;
+        return joined;
     }
-    let centres: Vec<f32> = groups.iter().flat_map(|g| centre(rows, dim, g)).collect();
+    let centres: Vec<f32> = groups
+        .iter()
+        .flat_map(|g| g.centre.iter().copied())
+        .collect();
     let leftovers: Vec<usize> = (0..grouped.len()).filter(|&i| !grouped[i]).collect();
     let n_groups = groups.len();
     let mut block_rows = Vec::new();
@@ -420,10 +471,12 @@ fn join_leftovers(
                         if s > best.1 { (g, s) } else { best }
                     });
             if sim >= threshold {
-                groups[best].push(item);
+                groups[best].members.push(item);
+                joined[best] = true;
             }
         }
     }
+    joined
 }
 
 /// What new items did in a topic that already has groups (a living project's `add`).
@@ -621,14 +674,32 @@ mod tests {
         let dim = 8;
         let rows = clumps(11, 30, 12, dim, 0.03);
         for t in [0.9, 0.97] {
-            let exact = group_topic_with(&rows, dim, t, usize::MAX);
-            let sampled = group_topic_with(&rows, dim, t, 0);
+            let members = |groups: Vec<Settled>| groups.into_iter().map(|g| g.members).collect();
+            let exact: Vec<Vec<usize>> = members(settled_groups(&rows, dim, t, usize::MAX));
+            let sampled: Vec<Vec<usize>> = members(settled_groups(&rows, dim, t, 0));
             check_invariants(&rows, dim, t, &sampled);
             let sorted = |mut g: Vec<Vec<usize>>| {
                 g.sort();
                 g
             };
             assert_eq!(sorted(exact), sorted(sampled), "t = {t}");
+        }
+    }
+
+    #[test]
+    fn seeds_form_the_same_groups_in_blocks_of_any_size() {
+        // Clumps that overlap at this threshold: many seeds are taken by an earlier seed of
+        // their own block, whose rows were computed for nothing.
+        let dim = 8;
+        let rows = clumps(5, 20, 40, dim, 0.15);
+        let one_by_one = seed_sampled_in_blocks(&rows, dim, 0.9, 1);
+        assert!(one_by_one.len() >= 20, "{} groups", one_by_one.len());
+        for block in [2, SEED_BLOCK, 64, 1000] {
+            assert_eq!(
+                seed_sampled_in_blocks(&rows, dim, 0.9, block),
+                one_by_one,
+                "{block} seeds a block"
+            );
         }
     }
 

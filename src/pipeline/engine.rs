@@ -30,15 +30,6 @@ use crate::testhook::{self, PausePoint};
 /// Keywords a model embeds between two looks at the cancel flag.
 pub(super) const EMBED_SLICE: usize = 1024;
 
-/// Each item's plan position, by item index.
-fn positions_by_item(plan: &BatchPlan) -> Vec<usize> {
-    let mut position_of = vec![0; plan.order.len()];
-    for (position, &item) in plan.order.iter().enumerate() {
-        position_of[item] = position;
-    }
-    position_of
-}
-
 pub(super) fn placements(plan: &BatchPlan) -> Vec<Placement> {
     let mut placements = vec![
         Placement {
@@ -485,7 +476,6 @@ impl<'a> Engine<'a> {
     /// their best pages.
     fn group_unit(&mut self, unit: usize, chunk: usize, started: Instant) -> Result<BatchCommit> {
         let attrs = attrs(self.data, &self.config);
-        let position_of = positions_by_item(&self.plan);
         let grouper = self
             .grouper
             .as_mut()
@@ -498,7 +488,7 @@ impl<'a> Engine<'a> {
             self.data,
             &self.store,
             self.run.run_id,
-            &position_of,
+            &self.plan.order,
         )?;
         let state = self.state.as_ref().expect("a model exists after batch 0");
         Ok(BatchCommit {
