@@ -153,7 +153,7 @@ pub fn assign_pass(
             most_looks: (centroids.len() / dim / 8).max(1),
         };
         // First the distance to the own centroid and how many of the centroids that moved most
-        // each item must look at; those looks most items share go through one SGEMM.
+        // each item must look at; those looks most items share go through SGEMM.
         let first: Vec<(f32, usize)> = (0..n)
             .into_par_iter()
             .map(|i| {
@@ -169,38 +169,43 @@ pub fn assign_pass(
             *needs.select_nth_unstable(at).1
         }
         .min(check.most_looks);
-        let rows: Vec<usize> = (0..n).filter(|&i| shared > 0 && first[i].1 > 0).collect();
         let movers: Vec<f32> = prior.moves.order[..shared]
             .iter()
             .flat_map(|&j| &centroids[j as usize * dim..(j as usize + 1) * dim])
             .copied()
             .collect();
-        let mut gathered = Vec::with_capacity(rows.len() * dim);
-        for &i in &rows {
-            gathered.extend_from_slice(&points[i * dim..(i + 1) * dim]);
-        }
-        let row_norms: Vec<f32> = rows.iter().map(|&i| point_norms[i]).collect();
         let mover_norms: Vec<f32> = prior.moves.order[..shared]
             .iter()
             .map(|&j| centroid_norms[j as usize])
             .collect();
-        let shared_looks = distance::sq_dists(&gathered, &row_norms, &movers, &mover_norms, dim);
-        looked += shared_looks.len();
-        let mut row_of = vec![usize::MAX; n];
-        for (r, &i) in rows.iter().enumerate() {
-            row_of[i] = r;
-        }
+        let looks_at = |i: usize| shared > 0 && first[i].1 > 0;
+        looked += (0..n).filter(|&i| looks_at(i)).count() * shared;
+        // Block by block, so the rows that look are copied into a block-sized buffer, not a
+        // chunk-sized one (tens of megabytes the allocator would map and fault in every chunk).
         settled
             .par_chunks_mut(distance::BLOCK_ROWS)
             .enumerate()
             .for_each(|(block, settled)| {
                 let start = block * distance::BLOCK_ROWS;
+                let rows: Vec<usize> = (start..start + settled.len())
+                    .filter(|&i| looks_at(i))
+                    .collect();
+                let mut gathered = Vec::with_capacity(rows.len() * dim);
+                for &i in &rows {
+                    gathered.extend_from_slice(&points[i * dim..(i + 1) * dim]);
+                }
+                let row_norms: Vec<f32> = rows.iter().map(|&i| point_norms[i]).collect();
+                let shared_looks =
+                    distance::sq_dists(&gathered, &row_norms, &movers, &mover_norms, dim);
+                let mut next_row = 0;
                 for (offset, out) in settled.iter_mut().enumerate() {
                     let i = start + offset;
                     let x = &points[i * dim..(i + 1) * dim];
-                    let looks = match row_of[i] {
-                        usize::MAX => &[][..],
-                        r => &shared_looks[r * shared..(r + 1) * shared],
+                    let looks = if looks_at(i) {
+                        next_row += 1;
+                        &shared_looks[(next_row - 1) * shared..next_row * shared]
+                    } else {
+                        &[][..]
                     };
                     *out = check.settle(
                         x,
