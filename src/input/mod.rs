@@ -183,7 +183,7 @@ impl Dataset {
     /// Copies the vectors of `items` (in that order) into `out` as `items.len() × dim` f32.
     pub fn gather(&self, items: &[usize], out: &mut Vec<f32>) {
         let dim = self.dim();
-        out.clear();
+        // Every row is overwritten below, so a reused buffer of the right length is not zeroed.
         out.resize(items.len() * dim, 0.0);
         let rows = out.chunks_exact_mut(dim).zip(items);
         match &self.vectors {
