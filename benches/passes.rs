@@ -56,6 +56,7 @@ fn main() {
         max_iter: 100,
         patience: 10,
         n_items: n,
+        batch_bounds: false,
     };
     let started = Instant::now();
     let first = (n / 10).max(3 * k).min(n);

@@ -49,9 +49,20 @@ impl Moves {
                 sq.sqrt() * (1.0 + 1e-9)
             })
             .collect();
+        Moves::at_most(moved)
+    }
+
+    /// Moves of at most `moved` per centroid: the centroids may have moved less, as when the
+    /// moves of several updates are summed (the triangle inequality bounds their net move).
+    pub fn at_most(moved: Vec<f64>) -> Moves {
         let mut order: Vec<u32> = (0..moved.len() as u32).collect();
         order.sort_by(|&a, &b| moved[b as usize].total_cmp(&moved[a as usize]));
         Moves { moved, order }
+    }
+
+    /// Per centroid, the most it moved.
+    pub fn moved(&self) -> &[f64] {
+        &self.moved
     }
 }
 

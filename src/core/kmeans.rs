@@ -4,7 +4,7 @@
 //! The whole model is the value [`KMeansState`]: state in, state out, so a checkpoint is
 //! exactly this value and a resumed run continues bit for bit.
 
-use super::bounds;
+use super::bounds::{self, ItemBounds, PassAssignment};
 use super::distance::{self, Nearest};
 use super::rng::Rng;
 use rayon::prelude::*;
@@ -33,6 +33,9 @@ pub struct Params {
     pub patience: u32,
     /// Total number of items in the run (sets the EWA smoothing factor).
     pub n_items: usize,
+    /// Mini-batches are assigned with bounds ([`BatchOutcome::bounds`]) for the pass that
+    /// follows the batches to prune with: a ranking per item, about a quarter more time.
+    pub batch_bounds: bool,
 }
 
 /// Everything a later batch needs: the checkpointed model.
@@ -78,6 +81,9 @@ pub struct BatchOutcome {
     /// Per batch item, in batch order: its centroid for this batch (batch 0: the final Lloyd
     /// labels; later batches: the labels the update used).
     pub nearest: Vec<Nearest>,
+    /// Per batch item, bounds on its distances to the centroids it was assigned against, for
+    /// the first pass over all items to prune with (empty where none were kept).
+    pub bounds: Vec<ItemBounds>,
     /// Mean squared distance of the batch items to their centroid, as in `nearest`.
     pub batch_inertia: f64,
     /// Lloyd iterations run (batch 0) or 0.
@@ -92,8 +98,17 @@ impl BatchOutcome {
         BatchOutcome {
             batch_inertia: mean_sq_dist(&nearest),
             nearest,
+            bounds: Vec::new(),
             lloyd_iterations: 0,
             reassigned: 0,
+        }
+    }
+
+    /// The outcome of an assignment that kept its bounds.
+    pub fn of_pass(pass: PassAssignment) -> BatchOutcome {
+        BatchOutcome {
+            bounds: pass.bounds,
+            ..BatchOutcome::assigned(pass.nearest)
         }
     }
 }
@@ -155,17 +170,15 @@ pub fn fit_first_batch(
             break;
         }
     }
-    let nearest = pass.nearest;
     let mut counts = vec![0.0; k];
-    for n in &nearest {
+    for n in &pass.nearest {
         counts[n.cluster as usize] += 1.0;
     }
     let state = KMeansState::fresh(dim, centroids, counts);
     let outcome = BatchOutcome {
-        batch_inertia: mean_sq_dist(&nearest),
-        nearest,
         lloyd_iterations,
         reassigned,
+        ..BatchOutcome::of_pass(pass)
     };
     Some((state, outcome))
 }
@@ -178,7 +191,16 @@ pub fn minibatch_step(
     points: &[f32],
     rng: &mut Rng,
 ) -> BatchOutcome {
-    let mut outcome = assign_batch(state, points);
+    let mut outcome = if params.batch_bounds {
+        BatchOutcome::of_pass(bounds::assign_pass(
+            points,
+            state.dim,
+            &state.centroids,
+            None,
+        ))
+    } else {
+        assign_batch(state, points)
+    };
     if state.converged || outcome.nearest.is_empty() {
         return outcome;
     }
@@ -531,6 +553,7 @@ mod tests {
             max_iter: 100,
             patience: 3,
             n_items,
+            batch_bounds: false,
         }
     }
 

@@ -202,7 +202,16 @@ impl RunConfig {
             max_iter: self.tuning.max_iter,
             patience: self.tuning.patience,
             n_items,
+            batch_bounds: self.first_pass_prunes_from_batches(),
         }
+    }
+
+    /// Whether the first pass over all items prunes with the bounds the clustering batches
+    /// left: only when it is the final pass. Bounds carried over from the batches are looser
+    /// than a full pass's, and a refinement epoch run in full leaves every later epoch tighter
+    /// ones (README, "Pruning the first pass").
+    pub(super) fn first_pass_prunes_from_batches(&self) -> bool {
+        self.tuning.refine_epochs == 0
     }
 }
 

@@ -138,7 +138,12 @@ impl<'a> Engine<'a> {
             Some(groups) => Some(Grouper::restored(&store, run.run_id, groups.similarity)?),
             None => None,
         };
-        let bounds = BoundsCache::new(schedule.n_chunks());
+        let bounds = BoundsCache::new(
+            (0..schedule.n_chunks())
+                .map(|chunk| schedule.positions(Step::Final { chunk }))
+                .collect(),
+            config.first_pass_prunes_from_batches(),
+        );
         let mut engine = Engine {
             store,
             run,
@@ -396,7 +401,7 @@ impl<'a> Engine<'a> {
         let mut refinement_ends = false;
         let mut skip = 0..0;
         let (phase, outcome) = match step {
-            Step::Cluster { batch } => match self.cluster_step(batch, keep_going) {
+            Step::Cluster { batch } => match self.cluster_step(batch, range.clone(), keep_going) {
                 Some(outcome) => (Phase::Cluster, outcome),
                 None => return Ok(None),
             },
@@ -526,26 +531,40 @@ impl<'a> Engine<'a> {
         })
     }
 
+    /// Clustering batch `batch` (plan positions `range`, gathered in `self.rows`); its labels
+    /// and bounds are kept for the first pass over all items.
     fn cluster_step(
         &mut self,
         batch: usize,
+        range: Range<usize>,
         keep_going: &dyn Fn() -> bool,
     ) -> Option<BatchOutcome> {
         let mut rng = Rng::for_stream(self.config.tuning.seed, batch as u64);
-        let outcome = match &mut self.state {
+        let dim = self.data.dim();
+        let (outcome, assigned_to) = match &mut self.state {
             None => {
-                let (state, outcome) = kmeans::fit_first_batch(
-                    &self.params,
-                    &self.rows,
-                    self.data.dim(),
-                    &mut rng,
-                    keep_going,
-                )?;
+                let (state, outcome) =
+                    kmeans::fit_first_batch(&self.params, &self.rows, dim, &mut rng, keep_going)?;
+                // Batch 0's labels are against its final centroids.
+                let assigned_to = state.centroids.clone();
                 self.state = Some(state);
-                outcome
+                (outcome, assigned_to)
             }
-            Some(state) => kmeans::minibatch_step(&self.params, state, &self.rows, &mut rng),
+            Some(state) => {
+                let assigned_to = state.centroids.clone();
+                let outcome = kmeans::minibatch_step(&self.params, state, &self.rows, &mut rng);
+                (outcome, assigned_to)
+            }
         };
+        let state = self.state.as_ref().expect("a model exists after batch 0");
+        self.bounds.clustered(
+            range,
+            self.data.len(),
+            &outcome,
+            &assigned_to,
+            &state.centroids,
+            dim,
+        );
         Some(outcome)
     }
 
@@ -554,7 +573,9 @@ impl<'a> Engine<'a> {
     /// the outcome and the share of distances the bounds skipped.
     fn pass_step(&mut self, chunk: usize, range: Range<usize>) -> (BatchOutcome, f64) {
         let state = self.state.as_ref().expect("a model exists after batch 0");
-        let prior = self.bounds.prior(chunk, range.clone());
+        let prior = self
+            .bounds
+            .prior(chunk, range.clone(), &state.centroids, state.dim);
         let pass = bounds::assign_pass(&self.rows, state.dim, &state.centroids, prior);
         self.bounds.keep(chunk, range, self.data.len(), &pass);
         let skipped = pass.skipped_share(self.config.n_clusters);

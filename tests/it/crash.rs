@@ -379,3 +379,46 @@ fn on_a_terminal_the_hint_is_the_last_thing_drawn() {
     );
     assert_eq!(out.status.code(), Some(130), "{screen:?}");
 }
+
+/// Without refinement the final pass prunes with the bounds the clustering batches left. A
+/// process resumed among the batches has none for the chunks before it and runs those in
+/// full: the result is the same to the byte.
+#[test]
+fn kill_among_the_batches_before_a_final_pass_pruned_from_them() {
+    let input = fixture("keywords.csv");
+    let mut args = create_args(&input);
+    let epochs = args.iter().position(|a| *a == "--refine-epochs").unwrap();
+    args[epochs + 1] = "0";
+    let skipped = |sb: &Sandbox| -> Vec<f64> {
+        let status: serde_json::Value =
+            serde_json::from_str(&sb.ok(&["status", "--project", "p", "--show-batches", "--json"]))
+                .unwrap();
+        status["batches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["phase"] == "final")
+            .map(|b| b["distances_skipped"].as_f64().unwrap())
+            .collect()
+    };
+    let whole = Sandbox::new("first_pass_whole");
+    whole.ok(&args);
+    let pruned = skipped(&whole);
+    assert!(
+        pruned.iter().all(|&s| s > 0.0),
+        "every final chunk prunes from the batches: {pruned:?}"
+    );
+
+    let sb = Sandbox::new("first_pass_killed");
+    let mut child = sb.spawn_paused(&args, "after-commit:20");
+    kill9(&mut child);
+    assert_eq!(check_after_kill(&sb), 21);
+    sb.ok(&["resume", "--project", "p", "--quiet"]);
+    let resumed = skipped(&sb);
+    assert!(
+        resumed[0] <= 0.0 && resumed.iter().any(|&s| s > 0.0),
+        "the resumed process prunes only the chunks it saw every batch of: {resumed:?}"
+    );
+    assert!(sb.ok(&["export", "--project", "p"]) == whole.ok(&["export", "--project", "p"]));
+    assert!(sb.checkpoint_blob() == whole.checkpoint_blob());
+}

@@ -339,6 +339,7 @@ impl AddJob {
             max_iter: tuning.max_iter,
             patience: tuning.patience,
             n_items: n,
+            batch_bounds: false,
         };
         // The pool's own random stream: its unit number, which no clustering batch has.
         let mut rng = Rng::for_stream(tuning.seed, unit as u64);
