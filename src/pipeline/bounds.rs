@@ -175,6 +175,11 @@ impl BoundsCache {
         }
         self.bounds[range].copy_from_slice(&pass.bounds);
         self.chunk_version[chunk] = Some(self.version);
+        if self.chunk_version.iter().all(Option::is_some) {
+            // The first pass is done: its snapshots are not needed again.
+            self.clustering = None;
+            self.first_pass_moves = None;
+        }
     }
 
     /// The centroids moved from `old` to `new`.

@@ -209,7 +209,7 @@ impl RunConfig {
     /// Whether the first pass over all items prunes with the bounds the clustering batches
     /// left: only when it is the final pass. Bounds carried over from the batches are looser
     /// than a full pass's, and a refinement epoch run in full leaves every later epoch tighter
-    /// ones (README, "Pruning the first pass").
+    /// ones (README, "Refinement").
     pub(super) fn first_pass_prunes_from_batches(&self) -> bool {
         self.tuning.refine_epochs == 0
     }
