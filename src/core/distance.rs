@@ -292,17 +292,24 @@ fn minus_two_dots_few_fma(block: &[f32], others: &[f32], dim: usize, dots: &mut 
         let mut groups = others.chunks_exact(GROUP * dim);
         let mut outs = out.chunks_exact_mut(GROUP);
         for (group, out) in groups.by_ref().zip(outs.by_ref()) {
-            for (o, d) in out.iter_mut().zip(dots_fma::<GROUP>(x, group)) {
-                *o = -2.0 * d;
-            }
+            minus_two_into(out, dots_fma::<GROUP>(x, group));
         }
-        for (other, o) in groups
-            .remainder()
-            .chunks_exact(x.len())
-            .zip(outs.into_remainder())
-        {
-            *o = -2.0 * dots_fma::<1>(x, other)[0];
+        // The last 1–3 others together too: one accumulator alone waits on each FMA's latency.
+        let (rest, out) = (groups.remainder(), outs.into_remainder());
+        match out.len() {
+            0 => {}
+            1 => minus_two_into(out, dots_fma::<1>(x, rest)),
+            2 => minus_two_into(out, dots_fma::<2>(x, rest)),
+            3 => minus_two_into(out, dots_fma::<3>(x, rest)),
+            _ => unreachable!("fewer than GROUP others remain"),
         }
+    }
+}
+
+#[inline]
+fn minus_two_into<const G: usize>(out: &mut [f32], dots: [f32; G]) {
+    for (o, d) in out.iter_mut().zip(dots) {
+        *o = -2.0 * d;
     }
 }
 
@@ -652,6 +659,30 @@ mod tests {
                 let single = unsafe { dots_fma::<1>(&x, &group[..dim]) };
                 assert_eq!(single[0].to_bits(), portable[0].to_bits(), "dim {dim}");
             }
+        }
+    }
+
+    #[test]
+    fn few_others_give_the_bits_of_one_dot_at_a_time() {
+        let mut rng = Rng::for_stream(8, 0);
+        for (rows, n_others, dim) in [(1, 1, 3), (2, 2, 384), (3, 3, 9), (7, 11, 17), (4, 16, 24)] {
+            let block = random_rows(&mut rng, rows, dim);
+            let others = random_rows(&mut rng, n_others, dim);
+            let mut dots = vec![f32::NAN; rows * n_others];
+            minus_two_dots_few(&block, &others, dim, &mut dots);
+            let one_at_a_time: Vec<u32> = block
+                .chunks_exact(dim)
+                .flat_map(|x| {
+                    others
+                        .chunks_exact(dim)
+                        .map(|o| (-2.0 * dot_portable(x, o)).to_bits())
+                })
+                .collect();
+            let bits: Vec<u32> = dots.iter().map(|d| d.to_bits()).collect();
+            assert_eq!(
+                bits, one_at_a_time,
+                "{rows} rows, {n_others} others, dim {dim}"
+            );
         }
     }
 
