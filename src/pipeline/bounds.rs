@@ -70,17 +70,19 @@ impl BoundsCache {
         }
     }
 
-    /// Clustering batch at plan positions `range` was assigned against `assigned_to` (with
-    /// the labels and bounds of `outcome`), and the update then moved the centroids to `after`.
+    /// Clustering batch at plan positions `range` was assigned (with the labels and bounds of
+    /// `outcome`) against `before`, and its update then moved the centroids to `after`; or,
+    /// with `before` `None`, against `after` itself.
     pub(super) fn clustered(
         &mut self,
         range: Range<usize>,
         n_items: usize,
         outcome: &BatchOutcome,
-        assigned_to: &[f32],
+        before: Option<&[f32]>,
         after: &[f32],
         dim: usize,
     ) {
+        let assigned_to = before.unwrap_or(after);
         if !self.from_batches || outcome.bounds.len() != range.len() || self.version > 0 {
             return;
         }
@@ -118,7 +120,7 @@ impl BoundsCache {
         {
             clustering.ready[chunk] = Some((snapshot, clustering.path.clone()));
         }
-        if assigned_to != after {
+        if before.is_some_and(|before| before != after) {
             let moves = Moves::between(assigned_to, after, dim);
             for (path, &moved) in clustering.path.iter_mut().zip(moves.moved()) {
                 // Rounded up: a sum of moves that is never below the true one.
@@ -250,7 +252,7 @@ mod tests {
         let c = state.centroids.clone();
         let mut assigned = vec![(0..600, c.clone())];
         if from == 0 {
-            cache.clustered(0..600, n, &outcome, &c, &c, DIM);
+            cache.clustered(0..600, n, &outcome, None, &c, DIM);
         }
         for (b, start) in (600..n).step_by(300).enumerate() {
             let range = start..start + 300;
@@ -260,7 +262,7 @@ mod tests {
             let outcome = kmeans::minibatch_step(&params, &mut state, rows, &mut rng);
             assigned.push((range.clone(), before.clone()));
             if b + 1 >= from {
-                cache.clustered(range, n, &outcome, &before, &state.centroids, DIM);
+                cache.clustered(range, n, &outcome, Some(&before), &state.centroids, DIM);
             }
         }
         (cache, state.centroids, assigned)
@@ -330,7 +332,7 @@ mod tests {
             ])
         };
         let c = centroids.clone();
-        off.clustered(0..600, 1200, &outcome, &c, &c, DIM);
+        off.clustered(0..600, 1200, &outcome, None, &c, DIM);
         assert!(off.prior(0, 0..600, &centroids, DIM).is_none());
     }
 }

@@ -541,19 +541,19 @@ impl<'a> Engine<'a> {
     ) -> Option<BatchOutcome> {
         let mut rng = Rng::for_stream(self.config.tuning.seed, batch as u64);
         let dim = self.data.dim();
+        // Where the batch keeps bounds, the centroids it was assigned against (batch 0's labels
+        // are against its final centroids).
         let (outcome, assigned_to) = match &mut self.state {
             None => {
                 let (state, outcome) =
                     kmeans::fit_first_batch(&self.params, &self.rows, dim, &mut rng, keep_going)?;
-                // Batch 0's labels are against its final centroids.
-                let assigned_to = state.centroids.clone();
                 self.state = Some(state);
-                (outcome, assigned_to)
+                (outcome, None)
             }
             Some(state) => {
-                let assigned_to = state.centroids.clone();
+                let before = self.params.batch_bounds.then(|| state.centroids.clone());
                 let outcome = kmeans::minibatch_step(&self.params, state, &self.rows, &mut rng);
-                (outcome, assigned_to)
+                (outcome, before)
             }
         };
         let state = self.state.as_ref().expect("a model exists after batch 0");
@@ -561,7 +561,7 @@ impl<'a> Engine<'a> {
             range,
             self.data.len(),
             &outcome,
-            &assigned_to,
+            assigned_to.as_deref(),
             &state.centroids,
             dim,
         );
