@@ -34,7 +34,7 @@ pub struct Params {
     /// Total number of items in the run (sets the EWA smoothing factor).
     pub n_items: usize,
     /// Mini-batches are assigned with bounds ([`BatchOutcome::bounds`]) for the pass that
-    /// follows the batches to prune with: a ranking per item, about a quarter more time.
+    /// follows the batches to prune with: a ranking per item, 10–30% more time.
     pub batch_bounds: bool,
 }
 
