@@ -15,7 +15,9 @@ use std::ops::Range;
 use crate::core::bounds::{ItemBounds, Moves, PassAssignment, Prior};
 use crate::core::kmeans::BatchOutcome;
 
-/// Memory the clustering phase's snapshots and move sums may take (at least one snapshot).
+/// Memory the clustering phase's snapshots and move sums may take. A run whose move sums alone
+/// (one per chunk and centroid) and one snapshot would not fit prunes its first pass from
+/// nothing: it runs in full.
 const SNAPSHOT_BUDGET_BYTES: usize = 256 << 20;
 
 #[derive(Debug)]
@@ -37,6 +39,8 @@ pub(super) struct BoundsCache {
     first_pass_moves: Option<Moves>,
     /// Whether the first pass prunes with the bounds of the clustering batches.
     from_batches: bool,
+    /// [`SNAPSHOT_BUDGET_BYTES`], but for tests.
+    snapshot_budget: usize,
 }
 
 /// The clustering phase as the first pass needs it.
@@ -67,6 +71,7 @@ impl BoundsCache {
             clustering: None,
             first_pass_moves: None,
             from_batches,
+            snapshot_budget: SNAPSHOT_BUDGET_BYTES,
         }
     }
 
@@ -86,17 +91,22 @@ impl BoundsCache {
         if !self.from_batches || outcome.bounds.len() != range.len() || self.version > 0 {
             return;
         }
+        let n_chunks = self.chunks.len();
+        let k = assigned_to.len() / dim.max(1);
+        let paths = n_chunks * k * size_of::<f64>();
+        let snapshot = k * dim * size_of::<f32>() + k * size_of::<f64>();
+        if paths + snapshot > self.snapshot_budget {
+            self.from_batches = false;
+            return;
+        }
         self.allocate(n_items);
         for (label, near) in self.labels[range.clone()].iter_mut().zip(&outcome.nearest) {
             *label = near.cluster;
         }
         self.bounds[range.clone()].copy_from_slice(&outcome.bounds);
-        let n_chunks = self.chunks.len();
+        let budget = self.snapshot_budget;
         let clustering = self.clustering.get_or_insert_with(|| {
-            let k = assigned_to.len() / dim.max(1);
-            let paths = n_chunks * k * size_of::<f64>();
-            let snapshot = k * dim * size_of::<f32>() + k * size_of::<f64>();
-            let fit = (SNAPSHOT_BUDGET_BYTES.saturating_sub(paths) / snapshot.max(1)).max(1);
+            let fit = (budget - paths) / snapshot.max(1);
             Clustering {
                 path: vec![0.0; k],
                 snapshots: Vec::new(),
@@ -233,6 +243,7 @@ mod tests {
         points: &[f32],
         from: usize,
         chunks: &[Range<usize>],
+        budget: usize,
     ) -> (BoundsCache, Vec<f32>, Assigned) {
         let n = points.len() / DIM;
         let params = Params {
@@ -245,6 +256,7 @@ mod tests {
             batch_bounds: true,
         };
         let mut cache = BoundsCache::new(chunks.to_vec(), true);
+        cache.snapshot_budget = budget;
         let mut rng = Rng::for_stream(1, 0);
         let (mut state, outcome) =
             kmeans::fit_first_batch(&params, &points[..600 * DIM], DIM, &mut rng, &|| true)
@@ -274,8 +286,23 @@ mod tests {
         let chunks: Vec<Range<usize>> = std::iter::once(0..600)
             .chain((600..3000).step_by(600).map(|s| s..s + 600))
             .collect();
-        for from in [0, 3] {
-            let (mut cache, centroids, assigned) = clustered(&points, from, &chunks);
+        // 12 centroids of 8 components: a snapshot takes 480 bytes and the move sums 480 for
+        // the 5 chunks; a budget of 1,500 holds two snapshots (chunks 0 and 3), so chunks 1, 2
+        // and 4 prune from an earlier chunk's.
+        for (from, budget) in [
+            (0, SNAPSHOT_BUDGET_BYTES),
+            (3, SNAPSHOT_BUDGET_BYTES),
+            (0, 1500),
+        ] {
+            let (mut cache, centroids, assigned) = clustered(&points, from, &chunks, budget);
+            let snapshots = cache.clustering.as_ref().map(|c| c.snapshots.len());
+            let expected = match (from, budget) {
+                (0, 1500) => 2,
+                (0, _) => 5,
+                // Chunks 2–4 start at batches this process assigned.
+                _ => 3,
+            };
+            assert_eq!(snapshots, Some(expected), "from {from}, budget {budget}");
             let mut pruned_chunks = 0;
             for (c, range) in chunks.iter().enumerate() {
                 let rows = &points[range.start * DIM..range.end * DIM];
@@ -318,8 +345,11 @@ mod tests {
     fn without_pruning_from_the_batches_the_first_pass_runs_in_full() {
         let points = spread(1200, &mut Rng::for_stream(8, 0));
         let chunks = vec![0..600, 600..1200];
-        let (mut cache, centroids, _) = clustered(&points, 0, &chunks);
+        let (mut cache, centroids, _) = clustered(&points, 0, &chunks, SNAPSHOT_BUDGET_BYTES);
         assert!(cache.prior(1, 600..1200, &centroids, DIM).is_some());
+        // Move sums for 2 chunks and one snapshot take 2·12·8 + 12·8·4 + 12·8 = 672 bytes.
+        let (mut over, centroids, _) = clustered(&points, 0, &chunks, 671);
+        assert!(over.prior(1, 600..1200, &centroids, DIM).is_none());
         let mut off = BoundsCache::new(chunks, false);
         let outcome = BatchOutcome {
             bounds: vec![ItemBounds::NONE; 600],
