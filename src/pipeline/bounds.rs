@@ -37,10 +37,9 @@ pub(super) struct BoundsCache {
     clustering: Option<Clustering>,
     /// The moves the first pass's current chunk prunes with.
     first_pass_moves: Option<Moves>,
-    /// Whether the first pass prunes with the bounds of the clustering batches.
-    from_batches: bool,
-    /// [`SNAPSHOT_BUDGET_BYTES`], but for tests.
-    snapshot_budget: usize,
+    /// Whether the first pass prunes with the bounds of the clustering batches, and if so,
+    /// every how many chunks a snapshot is taken (within the budget).
+    snapshot_every: Option<usize>,
 }
 
 /// The clustering phase as the first pass needs it.
@@ -50,8 +49,6 @@ struct Clustering {
     path: Vec<f64>,
     /// Centroids (and `path`) as some chunks' first batches were assigned against them.
     snapshots: Vec<(Vec<f32>, Vec<f64>)>,
-    /// Snapshot every this many chunks, within the budget.
-    snapshot_every: usize,
     /// The chunk whose batches are being assigned, and the snapshot it will prune from.
     open: Option<(usize, usize)>,
     /// Per chunk whose every batch this process assigned: its snapshot, and `path` as its
@@ -60,7 +57,29 @@ struct Clustering {
 }
 
 impl BoundsCache {
-    pub(super) fn new(chunks: Vec<Range<usize>>, from_batches: bool) -> BoundsCache {
+    /// A cache for passes over `chunks`, with `k` centroids of `dim` components; its first pass
+    /// prunes with the clustering batches' bounds if `from_batches` and their move sums and a
+    /// snapshot fit the budget.
+    pub(super) fn new(
+        chunks: Vec<Range<usize>>,
+        from_batches: bool,
+        k: usize,
+        dim: usize,
+    ) -> BoundsCache {
+        BoundsCache::within(chunks, from_batches, k, dim, SNAPSHOT_BUDGET_BYTES)
+    }
+
+    fn within(
+        chunks: Vec<Range<usize>>,
+        from_batches: bool,
+        k: usize,
+        dim: usize,
+        budget: usize,
+    ) -> BoundsCache {
+        let paths = chunks.len() * k * size_of::<f64>();
+        let snapshot = (k * dim * size_of::<f32>() + k * size_of::<f64>()).max(1);
+        let snapshot_every = (from_batches && paths + snapshot <= budget)
+            .then(|| chunks.len().div_ceil((budget - paths) / snapshot).max(1));
         BoundsCache {
             labels: Vec::new(),
             bounds: Vec::new(),
@@ -70,9 +89,14 @@ impl BoundsCache {
             moves: None,
             clustering: None,
             first_pass_moves: None,
-            from_batches,
-            snapshot_budget: SNAPSHOT_BUDGET_BYTES,
+            snapshot_every,
         }
+    }
+
+    /// Whether the first pass prunes with the clustering batches' bounds, so the batches must
+    /// keep them.
+    pub(super) fn prunes_from_batches(&self) -> bool {
+        self.snapshot_every.is_some()
     }
 
     /// Clustering batch at plan positions `range` was assigned (with the labels and bounds of
@@ -88,15 +112,10 @@ impl BoundsCache {
         dim: usize,
     ) {
         let assigned_to = before.unwrap_or(after);
-        if !self.from_batches || outcome.bounds.len() != range.len() || self.version > 0 {
+        let Some(snapshot_every) = self.snapshot_every else {
             return;
-        }
-        let n_chunks = self.chunks.len();
-        let k = assigned_to.len() / dim.max(1);
-        let paths = n_chunks * k * size_of::<f64>();
-        let snapshot = k * dim * size_of::<f32>() + k * size_of::<f64>();
-        if paths + snapshot > self.snapshot_budget {
-            self.from_batches = false;
+        };
+        if outcome.bounds.len() != range.len() || self.version > 0 {
             return;
         }
         self.allocate(n_items);
@@ -104,20 +123,16 @@ impl BoundsCache {
             *label = near.cluster;
         }
         self.bounds[range.clone()].copy_from_slice(&outcome.bounds);
-        let budget = self.snapshot_budget;
-        let clustering = self.clustering.get_or_insert_with(|| {
-            let fit = (budget - paths) / snapshot.max(1);
-            Clustering {
-                path: vec![0.0; k],
-                snapshots: Vec::new(),
-                snapshot_every: n_chunks.div_ceil(fit).max(1),
-                open: None,
-                ready: vec![None; n_chunks],
-            }
+        let n_chunks = self.chunks.len();
+        let clustering = self.clustering.get_or_insert_with(|| Clustering {
+            path: vec![0.0; assigned_to.len() / dim.max(1)],
+            snapshots: Vec::new(),
+            open: None,
+            ready: vec![None; n_chunks],
         });
         let chunk = self.chunks.partition_point(|c| c.end <= range.start);
         if self.chunks[chunk].start == range.start {
-            if chunk % clustering.snapshot_every == 0 || clustering.snapshots.is_empty() {
+            if chunk % snapshot_every == 0 || clustering.snapshots.is_empty() {
                 clustering
                     .snapshots
                     .push((assigned_to.to_vec(), clustering.path.clone()));
@@ -255,8 +270,7 @@ mod tests {
             n_items: n,
             batch_bounds: true,
         };
-        let mut cache = BoundsCache::new(chunks.to_vec(), true);
-        cache.snapshot_budget = budget;
+        let mut cache = BoundsCache::within(chunks.to_vec(), true, 12, DIM, budget);
         let mut rng = Rng::for_stream(1, 0);
         let (mut state, outcome) =
             kmeans::fit_first_batch(&params, &points[..600 * DIM], DIM, &mut rng, &|| true)
@@ -350,7 +364,7 @@ mod tests {
         // Move sums for 2 chunks and one snapshot take 2·12·8 + 12·8·4 + 12·8 = 672 bytes.
         let (mut over, centroids, _) = clustered(&points, 0, &chunks, 671);
         assert!(over.prior(1, 600..1200, &centroids, DIM).is_none());
-        let mut off = BoundsCache::new(chunks, false);
+        let mut off = BoundsCache::new(chunks, false, 12, DIM);
         let outcome = BatchOutcome {
             bounds: vec![ItemBounds::NONE; 600],
             ..BatchOutcome::assigned(vec![

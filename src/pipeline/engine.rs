@@ -133,7 +133,7 @@ impl<'a> Engine<'a> {
             }),
             store.load_titles(run.run_id)?,
         );
-        let params = config.params(data.len());
+        let mut params = config.params(data.len());
         let grouper = match &config.groups {
             Some(groups) => Some(Grouper::restored(&store, run.run_id, groups.similarity)?),
             None => None,
@@ -143,7 +143,11 @@ impl<'a> Engine<'a> {
                 .map(|chunk| schedule.positions(Step::Final { chunk }))
                 .collect(),
             config.first_pass_prunes_from_batches(),
+            config.n_clusters,
+            data.dim(),
         );
+        // Mini-batches keep bounds only where the first pass can prune with them.
+        params.batch_bounds = bounds.prunes_from_batches();
         let mut engine = Engine {
             store,
             run,
