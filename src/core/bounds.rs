@@ -364,6 +364,9 @@ impl Check<'_> {
             return None;
         }
         let tracked = |j: u32| j == cluster || b.near.iter().any(|&(n, _)| n == j);
+        let x_error = self.margin.error(x_sq);
+        let mut farthest = farthest_tracked(&out.near);
+        // `rest` and the tracked bounds are f32 values until the loop ends.
         let mut rest = f64::from(b.rest);
         for (looked, (at, &j)) in self
             .moves
@@ -384,24 +387,30 @@ impl Check<'_> {
             // The kernel's distance, if it settles the matter; else a direct one.
             let shared = looks
                 .get(at)
-                .map(|&sq| self.margin.lower_kernel(x_sq, sq))
+                .map(|&sq| self.margin.lower_kernel(x_sq, x_error, sq))
                 .filter(|&other| other - own > errors);
-            // A close one is tracked from now on, in place of the farthest tracked one, which
-            // joins the rest.
             let distance = match shared {
-                Some(other) => other.sqrt() * (1.0 - 1e-12),
+                Some(other) => {
+                    // Most looks land well beyond both the farthest tracked bound and the rest
+                    // (f32 values): a distance above both changes neither, root or not.
+                    let bar = f64::from(out.near[farthest].1).max(rest);
+                    if other >= bar * bar * (1.0 + 1e-9) {
+                        continue;
+                    }
+                    other.sqrt() * (1.0 - 1e-12)
+                }
                 None => {
                     spent += 1;
                     far_enough(j)?
                 }
             };
-            let farthest = out
-                .near
-                .iter_mut()
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-                .expect("NEAR > 0");
-            let evicted = if distance < f64::from(farthest.1) {
-                std::mem::replace(farthest, (j, round_down(distance))).1
+            // A close one is tracked from now on, in place of the farthest tracked one, which
+            // joins the rest.
+            let evicted = if distance < f64::from(out.near[farthest].1) {
+                let evicted =
+                    std::mem::replace(&mut out.near[farthest], (j, round_down(distance))).1;
+                farthest = farthest_tracked(&out.near);
+                evicted
             } else {
                 round_down(distance)
             };
@@ -458,9 +467,10 @@ impl Margin {
 
     /// A squared distance from [`distance::sq_dists`], fl(fl(v) + ‖x‖²) clamped at 0, rounded
     /// down to at most the exact one: v's error, ‖x‖²'s and the add's.
-    fn lower_kernel(&self, x_sq: f32, sq: f32) -> f64 {
+    /// `x_error` is [`Margin::error`] of `x_sq`.
+    fn lower_kernel(&self, x_sq: f32, x_error: f64, sq: f32) -> f64 {
         let (x_sq, sq) = (f64::from(x_sq), f64::from(sq));
-        sq - self.error(x_sq as f32) - 2.0 * self.rel * (x_sq + sq)
+        sq - x_error - 2.0 * self.rel * (x_sq + sq)
     }
 
     /// A lower bound on the distance from the point to any centroid whose kernel value is at
@@ -475,6 +485,17 @@ impl Margin {
             0.0
         }
     }
+}
+
+/// Where the largest tracked bound is (the last of equal ones).
+fn farthest_tracked(near: &[(u32, f32); NEAR]) -> usize {
+    let mut at = 0;
+    for (i, entry) in near.iter().enumerate().skip(1) {
+        if entry.1.total_cmp(&near[at].1).is_ge() {
+            at = i;
+        }
+    }
+    at
 }
 
 /// The largest f32 at most `x` (0 for anything not above 0).
