@@ -589,6 +589,23 @@ mod tests {
     }
 
     #[test]
+    fn the_farthest_tracked_bound_is_the_last_of_equal_ones_as_max_by_gives() {
+        let mut rng = Rng::for_stream(12, 0);
+        for _ in 0..200 {
+            let mut near = [(u32::MAX, 0.0f32); NEAR];
+            for (j, slot) in near.iter_mut().enumerate() {
+                *slot = (j as u32, rng.below(3) as f32);
+            }
+            let want = near
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.1.total_cmp(&b.1.1))
+                .map(|(at, _)| at);
+            assert_eq!(Some(farthest_tracked(&near)), want, "{near:?}");
+        }
+    }
+
+    #[test]
     fn pruned_passes_equal_full_ones_bit_for_bit() {
         assert!(
             lloyd_both_ways(3000, 40, 24, 1, 5),

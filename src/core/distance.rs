@@ -789,6 +789,18 @@ mod tests {
         }
     }
 
+    /// Every `(j, dots[j] + norms[j])`, ascending by a stable sort: equal values in index order.
+    fn sorted_shifted(dots: &[f32], norms: &[f32]) -> Vec<(u32, f32)> {
+        let mut all: Vec<(u32, f32)> = dots
+            .iter()
+            .zip(norms)
+            .enumerate()
+            .map(|(j, (d, n))| (j as u32, d + n))
+            .collect();
+        all.sort_by(|a, b| a.1.total_cmp(&b.1));
+        all
+    }
+
     #[test]
     fn the_smallest_values_are_kept_in_order_with_ties_by_index() {
         let mut rng = Rng::for_stream(9, 0);
@@ -797,14 +809,7 @@ mod tests {
                 // Few distinct values: ties within a lane group, across groups and in the tail.
                 let dots: Vec<f32> = (0..len).map(|_| rng.below(4) as f32 - 2.0).collect();
                 let norms: Vec<f32> = (0..len).map(|_| rng.below(3) as f32).collect();
-                let mut want: Vec<(u32, f32)> = dots
-                    .iter()
-                    .zip(&norms)
-                    .enumerate()
-                    .map(|(j, (d, n))| (j as u32, d + n))
-                    .collect();
-                // A stable sort: equal values stay in index order.
-                want.sort_by(|a, b| a.1.total_cmp(&b.1));
+                let mut want = sorted_shifted(&dots, &norms);
                 want.resize(TOP, (u32::MAX, f32::INFINITY));
                 assert_eq!(
                     smallest_shifted(&dots, &norms)[..],
@@ -829,13 +834,7 @@ mod tests {
                 if round % 4 == 0 {
                     norms.sort_by(|a, b| b.total_cmp(a));
                 }
-                let mut want: Vec<(u32, f32)> = dots
-                    .iter()
-                    .zip(&norms)
-                    .enumerate()
-                    .map(|(j, (d, n))| (j as u32, d + n))
-                    .collect();
-                want.sort_by(|a, b| a.1.total_cmp(&b.1));
+                let want = sorted_shifted(&dots, &norms);
                 let got = smallest_shifted(&dots, &norms);
                 assert_eq!(got[..], want[..TOP], "len {len}");
                 assert_eq!(got, smallest_by_insertion(&dots, &norms), "len {len}");
