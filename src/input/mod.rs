@@ -14,6 +14,8 @@ pub use keywords::keyword_key;
 pub use text::Encoding;
 
 use std::collections::HashMap;
+
+use rayon::prelude::*;
 use std::path::Path;
 
 use crate::core::embedder::SentenceEmbedder;
@@ -190,7 +192,14 @@ impl Dataset {
             Vectors::Dense { data, .. } => {
                 rows.for_each(|(row, &i)| row.copy_from_slice(&data[i * dim..(i + 1) * dim]));
             }
-            Vectors::Npy(matrix) => rows.for_each(|(row, &i)| matrix.read_row(i, row)),
+            Vectors::Npy(matrix) => out
+                .par_chunks_mut(PAR_GATHER_ROWS * dim)
+                .zip(items.par_chunks(PAR_GATHER_ROWS))
+                .for_each(|(rows, items)| {
+                    for (row, &i) in rows.chunks_exact_mut(dim).zip(items) {
+                        matrix.read_row(i, row);
+                    }
+                }),
             Vectors::Lexical(embedder) => {
                 let texts = self.texts.as_ref().expect("keywords have texts");
                 rows.for_each(|(row, &i)| embedder.embed_into(&texts[i], row));
@@ -203,6 +212,9 @@ impl Dataset {
         }
     }
 }
+
+/// Rows of a `.npy` gathered per task.
+const PAR_GATHER_ROWS: usize = 1024;
 
 /// Bytes read to tell a `.csv` of keywords from one of embeddings: a header and a first row,
 /// even 10,000 columns wide, and the 10 lines a keyword header is looked for in.
