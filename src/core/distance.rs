@@ -471,8 +471,10 @@ const CANDIDATES: usize = 64;
 /// Two scans: the first takes each lane's minimum; [`TOP`] of those are values of the row, so
 /// the [`TOP`]-th smallest lane minimum is a bar no kept value exceeds. The second keeps every
 /// value at most the bar (about 16 of 1,000 for centroids in no particular order) and sorts
-/// them by value, then index: the same answer as [`smallest_by_insertion`], which inserts into
-/// the kept values a lane group at a time and, as the bar falls slowly, far more often.
+/// them by value, then index: for rows without NaN, the same answer as
+/// [`smallest_by_insertion`], which inserts into the kept values a lane group at a time and, as
+/// the bar falls slowly, far more often (a NaN, which only overflowing inputs make, is never
+/// kept here).
 #[inline(always)]
 fn smallest_shifted_lanes(dots: &[f32], norms: &[f32]) -> [(u32, f32); TOP] {
     let full = dots.len() / LANES * LANES;

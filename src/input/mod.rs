@@ -14,9 +14,9 @@ pub use keywords::keyword_key;
 pub use text::Encoding;
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use rayon::prelude::*;
-use std::path::Path;
 
 use crate::core::embedder::SentenceEmbedder;
 use crate::core::lexical::{LEXICAL_DIM, LexicalEmbedder};
