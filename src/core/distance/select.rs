@@ -46,8 +46,8 @@ dispatched! {
 dispatched! {
     /// The [`TOP`] smallest `dots[j] + norms[j]` as `(j, value)`, ascending, equal values in
     /// index order (so the first is [`argmin_shifted`]'s first minimum); `(u32::MAX, +∞)` where
-    /// there are fewer. One scan, which passes over a lane group at a time unless one of its
-    /// values beats the largest kept.
+    /// there are fewer. Two scans: the lanes' minima give a bar, then the few values at most it
+    /// are sorted.
     pub fn smallest_shifted = smallest_shifted_lanes -> [(u32, f32); TOP]
 }
 
