@@ -53,6 +53,11 @@ def kbatch(binary, npy, k, seed, extra, workdir):
     start = time.monotonic()
     subprocess.run(cmd, check=True, env=ENV)
     wall = time.monotonic() - start
+    return (wall,) + kbatch_results(binary, db, npy, workdir)
+
+
+def kbatch_results(binary, db, npy, workdir):
+    """A finished run's labels (from its export) and its status JSON."""
     out = os.path.join(workdir, "export.csv")
     subprocess.run([binary, "--db", db, "export", "--project", "p", "--output", out], check=True)
     n = np.load(npy, mmap_mode="r").shape[0]
@@ -63,7 +68,7 @@ def kbatch(binary, npy, k, seed, extra, workdir):
     status = json.loads(subprocess.run(
         [binary, "--db", db, "status", "--project", "p", "--show-batches", "--json"],
         check=True, capture_output=True, text=True).stdout)
-    return wall, labels, status
+    return labels, status
 
 
 def run_superkmeans(npy, k, seed):
