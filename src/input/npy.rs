@@ -70,15 +70,27 @@ impl NpyMatrix {
         }
     }
 
-    /// The first non-finite value as (row, column), scanning all rows in parallel.
+    /// The first non-finite value as (row, column), scanning all rows in parallel; float32
+    /// rows straight from their bytes.
     fn first_non_finite(&self) -> Option<(usize, usize, f32)> {
-        (0..self.rows).into_par_iter().find_map_first(|i| {
-            let mut row = vec![0f32; self.dim];
-            self.read_row(i, &mut row);
-            row.iter()
-                .position(|v| !v.is_finite())
-                .map(|c| (i, c, row[c]))
-        })
+        (0..self.rows)
+            .into_par_iter()
+            .find_map_first(|i| match self.dtype {
+                Dtype::F32 => self
+                    .row_bytes(i)
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .enumerate()
+                    .find(|(_, v)| !v.is_finite())
+                    .map(|(c, v)| (i, c, v)),
+                Dtype::F64 => {
+                    let mut row = vec![0f32; self.dim];
+                    self.read_row(i, &mut row);
+                    row.iter()
+                        .position(|v| !v.is_finite())
+                        .map(|c| (i, c, row[c]))
+                }
+            })
     }
 }
 
@@ -213,4 +225,50 @@ fn dict_value<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
         after.find([',', '}'])?
     };
     Some(after[..end].trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes a version-1 float32 `.npy` of `rows × cols` values into the temp directory.
+    fn write_f32(name: &str, values: &[f32], rows: usize, cols: usize) -> std::path::PathBuf {
+        let mut header =
+            format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+        while !(MAGIC.len() + 4 + header.len() + 1).is_multiple_of(64) {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend([1, 0]);
+        bytes.extend((header.len() as u16).to_le_bytes());
+        bytes.extend(header.as_bytes());
+        bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        let path = std::env::temp_dir().join(format!("kbatch-{}-{name}.npy", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_first_non_finite_float32_is_read_from_its_bytes() {
+        let extremes = [f32::MAX, f32::MIN, 1e-45, -0.0];
+        let path = write_f32("finite", &extremes, 2, 2);
+        let read_back = read(&path).map(|d| d.len());
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            read_back.unwrap(),
+            2,
+            "the largest, smallest and subnormal are finite"
+        );
+
+        let values = [1.0, 2.0, 3.0, 4.0, f32::NEG_INFINITY, f32::NAN];
+        let path = write_f32("infinite", &values, 3, 2);
+        let err = read(&path).err().map(|e| e.to_string());
+        std::fs::remove_file(&path).unwrap();
+        let err = err.expect("-inf is refused");
+        assert!(
+            err.contains("row 2, column 0 (0-based) is infinite"),
+            "{err}"
+        );
+    }
 }
