@@ -55,7 +55,47 @@ pub struct ClusterBook {
     titles: Vec<Option<String>>,
     owner_of_title: HashMap<String, u32>,
     /// Clusters whose membership changed since the last [`ClusterBook::refresh`].
-    dirty: BTreeSet<u32>,
+    dirty: Dirty,
+}
+
+/// A set of cluster ids that is cheap to add to: every placed item adds one or two, so a
+/// chunk of a pass adds tens of thousands (a `BTreeSet` spent milliseconds on them).
+#[derive(Debug, Default)]
+struct Dirty {
+    flagged: Vec<bool>,
+    ids: Vec<u32>,
+}
+
+impl Dirty {
+    fn insert(&mut self, cluster: u32) {
+        let c = cluster as usize;
+        if c >= self.flagged.len() {
+            self.flagged.resize(c + 1, false);
+        }
+        if !self.flagged[c] {
+            self.flagged[c] = true;
+            self.ids.push(cluster);
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(u32) -> bool) {
+        let flagged = &mut self.flagged;
+        self.ids.retain(|&c| {
+            let kept = keep(c);
+            flagged[c as usize] = kept;
+            kept
+        });
+    }
+
+    /// The ids, ascending, leaving the set empty.
+    fn take(&mut self) -> Vec<u32> {
+        let mut ids = std::mem::take(&mut self.ids);
+        for &c in &ids {
+            self.flagged[c as usize] = false;
+        }
+        ids.sort_unstable();
+        ids
+    }
 }
 
 impl ClusterBook {
@@ -65,7 +105,7 @@ impl ClusterBook {
             ranked: vec![BTreeSet::new(); n_clusters],
             titles: vec![None; n_clusters],
             owner_of_title: HashMap::new(),
-            dirty: BTreeSet::new(),
+            dirty: Dirty::default(),
         }
     }
 
@@ -82,7 +122,7 @@ impl ClusterBook {
         for (item, cluster, distance) in members {
             book.place(attrs, item, cluster, distance);
         }
-        book.dirty.clear();
+        book.dirty.take();
         for (cluster, title) in titles {
             book.owner_of_title.insert(title.clone(), cluster);
             book.titles[cluster as usize] = Some(title);
@@ -116,7 +156,7 @@ impl ClusterBook {
     /// Re-titles every cluster whose membership changed and returns their summaries, by id.
     /// Deterministic: titles of changed clusters are released first, then re-chosen in id order.
     pub fn refresh(&mut self, attrs: ItemAttrs<'_>) -> Vec<ClusterSummary> {
-        let dirty = std::mem::take(&mut self.dirty);
+        let dirty = self.dirty.take();
         for &cluster in &dirty {
             if let Some(old) = &self.titles[cluster as usize] {
                 self.owner_of_title.remove(old);
@@ -155,8 +195,9 @@ impl ClusterBook {
         attrs: ItemAttrs<'_>,
         keep: impl Fn(u32) -> bool,
     ) -> Vec<ClusterSummary> {
+        let titles = &self.titles;
         self.dirty
-            .retain(|&c| !keep(c) || self.titles[c as usize].is_none());
+            .retain(|c| !keep(c) || titles[c as usize].is_none());
         self.refresh(attrs)
     }
 
@@ -415,5 +456,25 @@ mod tests {
         }
         assert_eq!(original.refresh(attrs), restored.refresh(attrs));
         assert_eq!(titles(&original, 2), titles(&restored, 2));
+    }
+
+    #[test]
+    fn dirty_ids_come_back_once_each_ascending_and_retain_unflags() {
+        let mut dirty = Dirty::default();
+        for c in [5, 2, 5, 9, 2] {
+            dirty.insert(c);
+        }
+        assert_eq!(dirty.take(), vec![2, 5, 9]);
+        assert_eq!(dirty.take(), Vec::<u32>::new());
+        for c in [9, 3, 7] {
+            dirty.insert(c);
+        }
+        dirty.retain(|c| c != 3);
+        dirty.insert(3);
+        assert_eq!(
+            dirty.take(),
+            vec![3, 7, 9],
+            "3 was dropped, so it comes back when added"
+        );
     }
 }
