@@ -196,7 +196,12 @@ impl Dataset {
                 .par_chunks_mut(PAR_GATHER_ROWS * dim)
                 .zip(items.par_chunks(PAR_GATHER_ROWS))
                 .for_each(|(rows, items)| {
-                    for (row, &i) in rows.chunks_exact_mut(dim).zip(items) {
+                    // Rows sit at random places in the map: loading a few ahead overlaps
+                    // their memory latency with the copies in between.
+                    for (j, (row, &i)) in rows.chunks_exact_mut(dim).zip(items).enumerate() {
+                        if let Some(&ahead) = items.get(j + PREFETCH_ROWS_AHEAD) {
+                            matrix.prefetch_row(ahead);
+                        }
                         matrix.read_row(i, row);
                     }
                 }),
@@ -215,6 +220,9 @@ impl Dataset {
 
 /// Rows of a `.npy` gathered per task.
 const PAR_GATHER_ROWS: usize = 1024;
+
+/// How far ahead of the row being copied a `.npy` gather prefetches.
+const PREFETCH_ROWS_AHEAD: usize = 8;
 
 /// Bytes read to tell a `.csv` of keywords from one of embeddings: a header and a first row,
 /// even 10,000 columns wide, and the 10 lines a keyword header is looked for in.
