@@ -187,27 +187,26 @@ impl Dataset {
         let dim = self.dim();
         // Every row is overwritten below, so a reused buffer of the right length is not zeroed.
         out.resize(items.len() * dim, 0.0);
-        let rows = out.chunks_exact_mut(dim).zip(items);
         match &self.vectors {
-            Vectors::Dense { data, .. } => {
-                rows.for_each(|(row, &i)| row.copy_from_slice(&data[i * dim..(i + 1) * dim]));
-            }
-            Vectors::Npy(matrix) => out
-                .par_chunks_mut(PAR_GATHER_ROWS * dim)
-                .zip(items.par_chunks(PAR_GATHER_ROWS))
-                .for_each(|(rows, items)| {
-                    // Rows sit at random places in the map: loading a few ahead overlaps
-                    // their memory latency with the copies in between.
-                    for (j, (row, &i)) in rows.chunks_exact_mut(dim).zip(items).enumerate() {
-                        if let Some(&ahead) = items.get(j + PREFETCH_ROWS_AHEAD) {
-                            matrix.prefetch_row(ahead);
-                        }
-                        matrix.read_row(i, row);
-                    }
-                }),
+            Vectors::Dense { data, .. } => gather_rows(
+                out,
+                items,
+                dim,
+                |i| prefetch(&data[i * dim..(i + 1) * dim]),
+                |i, row| row.copy_from_slice(&data[i * dim..(i + 1) * dim]),
+            ),
+            Vectors::Npy(matrix) => gather_rows(
+                out,
+                items,
+                dim,
+                |i| matrix.prefetch_row(i),
+                |i, row| matrix.read_row(i, row),
+            ),
             Vectors::Lexical(embedder) => {
                 let texts = self.texts.as_ref().expect("keywords have texts");
-                rows.for_each(|(row, &i)| embedder.embed_into(&texts[i], row));
+                for (row, &i) in out.chunks_exact_mut(dim).zip(items) {
+                    embedder.embed_into(&texts[i], row);
+                }
             }
             Vectors::Model(model) => {
                 let texts = self.texts.as_ref().expect("keywords have texts");
@@ -221,8 +220,46 @@ impl Dataset {
 /// Rows of a `.npy` gathered per task.
 const PAR_GATHER_ROWS: usize = 1024;
 
-/// How far ahead of the row being copied a `.npy` gather prefetches.
+/// How far ahead of the row being copied a gather prefetches.
 const PREFETCH_ROWS_AHEAD: usize = 8;
+
+/// Fills `out` with row `items[j]` at row `j` by `read`, blocks of rows on every thread. The
+/// rows sit at random places, so each task asks for the row `PREFETCH_ROWS_AHEAD` ahead of
+/// the one it copies, overlapping their memory latency with the copies in between.
+fn gather_rows(
+    out: &mut [f32],
+    items: &[usize],
+    dim: usize,
+    prefetch_row: impl Fn(usize) + Sync,
+    read: impl Fn(usize, &mut [f32]) + Sync,
+) {
+    out.par_chunks_mut(PAR_GATHER_ROWS * dim)
+        .zip(items.par_chunks(PAR_GATHER_ROWS))
+        .for_each(|(rows, items)| {
+            for (j, (row, &i)) in rows.chunks_exact_mut(dim).zip(items).enumerate() {
+                if let Some(&ahead) = items.get(j + PREFETCH_ROWS_AHEAD) {
+                    prefetch_row(ahead);
+                }
+                read(i, row);
+            }
+        });
+}
+
+/// Asks the CPU to start loading `values` into its caches; a hint, never a fault.
+fn prefetch<T>(values: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in values.chunks((64 / size_of::<T>().max(1)).max(1)) {
+        // SAFETY: SSE is part of x86_64, and a prefetch reads nothing into the program and
+        // cannot fault.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr().cast(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = values;
+}
 
 /// Bytes read to tell a `.csv` of keywords from one of embeddings: a header and a first row,
 /// even 10,000 columns wide, and the 10 lines a keyword header is looked for in.

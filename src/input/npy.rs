@@ -55,18 +55,7 @@ impl NpyMatrix {
 
     /// Asks the CPU to start loading row `i` into its caches; a hint, never a fault.
     pub fn prefetch_row(&self, i: usize) {
-        #[cfg(target_arch = "x86_64")]
-        for line in self.row_bytes(i).chunks(64) {
-            // SAFETY: SSE is part of x86_64, and a prefetch of a mapped address reads nothing
-            // into the program and cannot fault.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    line.as_ptr().cast(),
-                )
-            };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = i;
+        super::prefetch(self.row_bytes(i));
     }
 
     /// Converts row `i` into `out` (`dim` floats).
