@@ -217,7 +217,7 @@ impl Dataset {
     }
 }
 
-/// Rows of a `.npy` gathered per task.
+/// Rows gathered per task.
 const PAR_GATHER_ROWS: usize = 1024;
 
 /// How far ahead of the row being copied a gather prefetches.
