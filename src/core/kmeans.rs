@@ -143,6 +143,7 @@ pub fn fit_first_batch(
     // then corrects what the smaller sample missed.
     let sample = norms.len().min(SEED_SAMPLE_PER_CLUSTER * k);
     let mut centroids = kmeans_plus_plus(
+        params.metric,
         &points[..sample * dim],
         &norms[..sample],
         dim,
@@ -226,6 +227,7 @@ pub fn assign_batch(state: &KMeansState, points: &[f32]) -> BatchOutcome {
 /// sampled with probability ∝ D², the one that lowers the potential most is kept.
 /// Returns `n_clusters × dim` centroids, or `None` once `keep_going` says stop. O(n·k·d·trials).
 pub fn kmeans_plus_plus(
+    metric: Metric,
     points: &[f32],
     point_sq_norms: &[f32],
     dim: usize,
@@ -240,16 +242,11 @@ pub fn kmeans_plus_plus(
     );
     let n_trials = 2 + (n_clusters as f64).ln().floor() as usize;
     let row = |i: usize| &points[i * dim..(i + 1) * dim];
+    let sample = Sample::new(metric, points, point_sq_norms, dim);
     let first = rng.below(n as u64) as usize;
     let mut centroids = Vec::with_capacity(n_clusters * dim);
     centroids.extend_from_slice(row(first));
-    let mut closest = distance::sq_dists(
-        points,
-        point_sq_norms,
-        row(first),
-        &point_sq_norms[first..=first],
-        dim,
-    );
+    let mut closest = sample.sq_dists_to(&[first]);
     let mut potential = sum_f64(&closest);
     let mut prefix = Vec::with_capacity(n);
     for _ in 1..n_clusters {
@@ -271,18 +268,7 @@ pub fn kmeans_plus_plus(
                 }
             })
             .collect();
-        let candidate_rows: Vec<f32> = candidates
-            .iter()
-            .flat_map(|&c| row(c).iter().copied())
-            .collect();
-        let candidate_norms: Vec<f32> = candidates.iter().map(|&c| point_sq_norms[c]).collect();
-        let dists = distance::sq_dists(
-            points,
-            point_sq_norms,
-            &candidate_rows,
-            &candidate_norms,
-            dim,
-        );
+        let dists = sample.sq_dists_to(&candidates);
         // Each trial's potential, summed per fixed block and then in block order, so the
         // choice never depends on the thread count.
         let block_potentials: Vec<Vec<f64>> = closest
@@ -312,6 +298,58 @@ pub fn kmeans_plus_plus(
         centroids.extend_from_slice(row(candidates[best]));
     }
     Some(centroids)
+}
+
+/// The seeding sample as k-means++ scores it, every step against a few of its own rows, stored
+/// transposed ([`distance::Panels`]: each step reads it once, at the multiply-add rate while it
+/// fits in the caches).
+enum Sample<'a> {
+    /// Unit-norm rows ([`Metric::Cosine`]) in half precision, which halves what every step
+    /// reads: about 2× faster at k = 1,000, d = 384, where the sample is 24 MB. Candidates and
+    /// norms are the rounded rows'; the centroids chosen are the rows as given.
+    Half {
+        panels: distance::Panels<distance::Half>,
+        norms: Vec<f32>,
+    },
+    /// Rows of any scale ([`Metric::Euclidean`]) in single precision.
+    Single {
+        panels: distance::Panels<f32>,
+        norms: &'a [f32],
+    },
+}
+
+impl<'a> Sample<'a> {
+    fn new(metric: Metric, points: &[f32], norms: &'a [f32], dim: usize) -> Sample<'a> {
+        match metric {
+            Metric::Cosine => {
+                let panels = distance::Panels::new(points, dim);
+                let norms = panels.sq_norms();
+                Sample::Half { panels, norms }
+            }
+            Metric::Euclidean => Sample::Single {
+                panels: distance::Panels::new(points, dim),
+                norms,
+            },
+        }
+    }
+
+    /// Squared distances of every sample row to the sample rows `others` (row-major,
+    /// `rows × others`).
+    fn sq_dists_to(&self, others: &[usize]) -> Vec<f32> {
+        fn to<T: distance::Stored>(
+            panels: &distance::Panels<T>,
+            norms: &[f32],
+            others: &[usize],
+        ) -> Vec<f32> {
+            let rows: Vec<f32> = others.iter().flat_map(|&i| panels.row(i)).collect();
+            let other_norms: Vec<f32> = others.iter().map(|&i| norms[i]).collect();
+            panels.sq_dists(norms, &rows, &other_norms)
+        }
+        match self {
+            Sample::Half { panels, norms } => to(panels, norms, others),
+            Sample::Single { panels, norms } => to(panels, norms, others),
+        }
+    }
 }
 
 fn assign(points: &[f32], norms: &[f32], centroids: &[f32], dim: usize) -> Vec<Nearest> {
@@ -615,6 +653,7 @@ mod tests {
         let norms = distance::row_sq_norms(&points, 2);
         for seed in 0..20 {
             let c = kmeans_plus_plus(
+                Metric::Euclidean,
                 &points,
                 &norms,
                 2,

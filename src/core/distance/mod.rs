@@ -9,8 +9,10 @@
 
 use rayon::prelude::*;
 
+mod panels;
 mod select;
 
+pub use panels::{Half, Panels, Stored};
 use select::argmin_shifted;
 pub use select::smallest_shifted;
 
