@@ -390,7 +390,8 @@ mod tests {
     use super::*;
     use crate::core::rng::Rng;
 
-    fn random_rows(rng: &mut Rng, n: usize, dim: usize) -> Vec<f32> {
+    /// `n` rows of uniform values in [−1, 1).
+    pub(super) fn random_rows(rng: &mut Rng, n: usize, dim: usize) -> Vec<f32> {
         (0..n * dim)
             .map(|_| rng.next_f64() as f32 * 2.0 - 1.0)
             .collect()

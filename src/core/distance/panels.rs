@@ -391,13 +391,8 @@ mod half {
 mod tests {
     use super::*;
     use crate::core::distance::row_sq_norms;
+    use crate::core::distance::tests::random_rows;
     use crate::core::rng::Rng;
-
-    fn random_rows(rng: &mut Rng, n: usize, dim: usize) -> Vec<f32> {
-        (0..n * dim)
-            .map(|_| rng.next_f64() as f32 * 2.0 - 1.0)
-            .collect()
-    }
 
     /// Per pair, one chain of fused multiply-adds over the dimensions in order, on the rows as
     /// `T` stores them: what every kernel must give.
