@@ -242,7 +242,7 @@ mod x86 {
     use super::{PANEL, Stored};
     use std::arch::x86_64::*;
 
-    /// Calls `$kernel::<G>` on the others in groups of `$most` (the last group smaller).
+    /// Calls `$kernel::<T, G>` on the others in groups of `$most` (the last group smaller).
     macro_rules! in_groups {
         ($kernel:ident, $most:literal, $panel:expr, $others:expr, $dim:expr, $dots:expr) => {{
             let (panel, others, dim, dots) = ($panel, $others, $dim, $dots);
