@@ -94,7 +94,7 @@ impl Stored for Half {
     }
 }
 
-/// A sample of rows stored as `T`, transposed in panels of [`PANEL`] rows, the last zero-padded.
+/// A sample of rows stored as `T`, transposed in panels of 16 rows, the last zero-padded.
 pub struct Panels<T> {
     /// Panel `p` holds `dim` groups of 16 values: dimension `d` of its rows `16p .. 16p + 16`.
     data: Vec<T>,
