@@ -18,7 +18,7 @@
     $("summary").textContent =
       `${num(D.items_total)} of ${num(S.items_total)} ${itemWord} committed in ` +
       `${num(D.topics.length)} topics and ${num(D.pages_total)} ${pageWord}${groups} · ` +
-      `${S.status}, ${S.phase} · ${cfg.embedder || ""} ${cfg.metric || ""}`;
+      `${S.status}, ${S.phase} · ${D.keywords ? `${cfg.embedder || ""} ` : ""}${cfg.metric || ""}`;
   }
 
   function facts() {
@@ -29,7 +29,8 @@
       ["Topics", `${num(S.n_clusters)} (dimension ${S.dim})`],
       ["Pages", `${num(D.pages_total)}` + (S.groups === undefined ? "" : `, ${num(S.groups)} of them groups`)],
       ["Input", cfg.format],
-      ["Embedder", cfg.embedder],
+      // Vectors go in as they are: the config's embedder only means something for keywords.
+      ["Embedder", D.keywords ? cfg.embedder : "none (the input is vectors)"],
       ["Metric", cfg.metric],
       ["Seed", cfg.seed],
       ["Batch size", `${cfg.batch_size} (batch 0: ${cfg.first_batch_share} of the items)`],
@@ -38,11 +39,34 @@
       ["Units", `${num(S.batches_done)} of ${num(S.batches_total)} committed`],
       ["Elapsed", S.elapsed_s === null ? "–" : `${S.elapsed_s.toFixed(1)} s`],
     ];
+    const passes = skipped();
+    if (passes.length > 0) {
+      rows.push(["Distances skipped",
+        passes.map(([pass, share]) => `${pass} ${(100 * share).toFixed(1)}%`).join(" · ")]);
+    }
     if (cfg.min_similarity !== undefined) rows.push(["Min similarity", cfg.min_similarity]);
     if (S.job) rows.push(["Latest job", `${S.job.job_id} (${S.job.kind}), ${S.job.state}`]);
     if (S.error) rows.push(["Error", S.error]);
     const dl = $("facts");
     for (const [k, v] of rows) dl.append(el("dt", { text: k }), el("dd", { text: String(v ?? "–") }));
+    // The shares as numbers, for scripts (and tests) that read the page.
+    dl.dataset.skipped = JSON.stringify(passes);
+  }
+
+  // Per pass over all items (a refinement epoch or the final pass), in order: the share of
+  // item-to-centroid distances its bounds skipped, over its committed units by their items.
+  function skipped() {
+    const passes = new Map();
+    for (const b of S.batches || []) {
+      const share = b.distances_skipped;
+      if (b.status !== "completed" || share === null || share === undefined) continue;
+      const pass = b.phase === "final" ? "final pass" : `epoch ${b.epoch + 1}`;
+      const p = passes.get(pass) || { items: 0, skipped: 0 };
+      p.items += b.items_processed;
+      p.skipped += b.items_processed * share;
+      passes.set(pass, p);
+    }
+    return [...passes].map(([pass, p]) => [pass, p.items > 0 ? p.skipped / p.items : 0]);
   }
 
   function chart(target, title, series, data) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Sandbox, create_p, fixture, kill9, wait_until};
+use crate::support::{Sandbox, create, create_p, fixture, kill9, wait_until};
 
 /// The pause point the job tests stop a server's job at.
 const PAUSE: &str = "after-commit:2";
@@ -529,6 +529,62 @@ fn chromium_renders_the_report_and_the_live_page() {
     assert_eq!(dom.matches("class=\"page-row\"").count(), pages.min(100));
     assert_eq!(dom.matches("class=\"uplot").count(), 2, "two charts");
     assert!(attribute(&dom, "data-rendered-ms").parse::<f64>().is_ok());
+
+    // The facts list each pass's share of distances skipped, as `status` has them per unit.
+    let facts = element(&dom, "id=\"facts\"");
+    let shown: Vec<(String, f64)> =
+        serde_json::from_str(&attribute(facts, "data-skipped").replace("&quot;", "\""))
+            .unwrap_or_else(|e| panic!("{e}: {facts}"));
+    let status: Value =
+        serde_json::from_str(&sb.ok(&["status", "--project", "p", "--json", "--show-batches"]))
+            .unwrap();
+    let mut expected: Vec<(String, f64, f64)> = Vec::new();
+    for unit in status["batches"].as_array().unwrap() {
+        let Some(share) = unit["distances_skipped"].as_f64() else {
+            continue;
+        };
+        let pass = match unit["epoch"].as_u64() {
+            Some(epoch) => format!("epoch {}", epoch + 1),
+            None => "final pass".to_string(),
+        };
+        let items = unit["items_processed"].as_f64().unwrap();
+        match expected.last_mut() {
+            Some(last) if last.0 == pass => {
+                last.1 += items;
+                last.2 += items * share;
+            }
+            _ => expected.push((pass, items, items * share)),
+        }
+    }
+    assert_eq!(shown.len(), expected.len(), "{facts}");
+    assert_eq!(expected.last().map(|e| e.0.as_str()), Some("final pass"));
+    for ((pass, share), (want, items, skipped)) in shown.iter().zip(&expected) {
+        assert_eq!(pass, want);
+        assert!((share - skipped / items).abs() < 1e-9, "{pass}: {share}");
+    }
+    // And in words, to one decimal.
+    let text = dom
+        .split("final pass ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{dom}"));
+    let percent: f64 = text[..text.find('%').unwrap()].parse().unwrap();
+    assert!((percent - 100.0 * shown.last().unwrap().1).abs() <= 0.05 + 1e-9);
+    assert!(
+        dom.contains("<dd>lexical</dd>"),
+        "the keywords' embedder: {facts}"
+    );
+
+    // Vectors go in as they are: their report names no embedder.
+    let input = fixture("embeddings.npy");
+    sb.ok(&create("v", &input, &["--clusters", "3"]));
+    sb.ok(&["report", "--project", "v", "--output", "vectors.html"]);
+    let url = format!("file://{}", sb.path("vectors.html").display());
+    let dom = chromium(&sb.dir, &url, "vectors");
+    assert!(
+        dom.contains("<dd>none (the input is vectors)</dd>"),
+        "{}",
+        element(&dom, "id=\"facts\"")
+    );
 }
 
 /// Headless Chromium's flags in every test.
