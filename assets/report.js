@@ -53,20 +53,22 @@
     dl.dataset.skipped = JSON.stringify(passes);
   }
 
-  // Per pass over all items (a refinement epoch or the final pass), in order: the share of
-  // item-to-centroid distances its bounds skipped, over its committed units by their items.
+  // Per pass over all items (a refinement epoch or the final pass; a later `refit` passes
+  // again), in order: the share of item-to-centroid distances its bounds skipped, over its
+  // committed units by their items.
   function skipped() {
-    const passes = new Map();
+    const passes = [];
     for (const b of S.batches || []) {
       const share = b.distances_skipped;
       if (b.status !== "completed" || share === null || share === undefined) continue;
       const pass = b.phase === "final" ? "final pass" : `epoch ${b.epoch + 1}`;
-      const p = passes.get(pass) || { items: 0, skipped: 0 };
+      const last = passes[passes.length - 1];
+      const p = last && last.pass === pass ? last : { pass, items: 0, skipped: 0 };
+      if (p !== last) passes.push(p);
       p.items += b.items_processed;
       p.skipped += b.items_processed * share;
-      passes.set(pass, p);
     }
-    return [...passes].map(([pass, p]) => [pass, p.items > 0 ? p.skipped / p.items : 0]);
+    return passes.map((p) => [p.pass, p.items > 0 ? p.skipped / p.items : 0]);
   }
 
   function chart(target, title, series, data) {
